@@ -1,0 +1,27 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).parent))  # for `tiny`
+
+from tiny import tiny_model  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory):
+    """The seeded tiny random FastBERT (3 layers, 2 labels)."""
+    return tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture
+def texts():
+    return ["good film", "the plot was very boring and the actors were awful", "not bad",
+            "loved the music but hated the ending", "fun", "a great cast and a fine story really",
+            "it is the movie", "dull dull dull", "xyz qq"]
