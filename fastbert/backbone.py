@@ -66,6 +66,14 @@ class LayerwiseEncoder(nn.Module):
             config = AutoConfig.for_model(config.pop("model_type"), **config)
         return cls(AutoModel.from_config(config, add_pooling_layer=False))
 
+    def truncate(self, num_layers: int) -> "LayerwiseEncoder":
+        """Keep only the first `num_layers` layers (the static baselines of the paper's Table 2)."""
+        if not 1 <= num_layers <= self.num_layers:
+            raise ValueError(f"num_layers must be in [1, {self.num_layers}], got {num_layers}")
+        self.model.encoder.layer = self.model.encoder.layer[:num_layers]
+        self.model.config.num_hidden_layers = num_layers
+        return self
+
     @property
     def config(self) -> PretrainedConfig:
         return self.model.config

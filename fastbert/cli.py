@@ -22,6 +22,8 @@ def _columns(args):
 
 
 def cmd_train(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from .data import load_dataset
     from .evaluate import all_layer_outputs, sweep
     from .model import FastBert
@@ -36,7 +38,8 @@ def cmd_train(args) -> int:
         model = FastBert.from_pretrained(args.init)
     else:
         labels = args.labels.split(",") if args.labels else train_data.label_names
-        model = FastBert.from_backbone(args.backbone, labels, seed=args.seed, max_length=args.max_length,
+        model = FastBert.from_backbone(args.backbone, labels, seed=args.seed, num_layers=args.num_layers,
+                                       max_length=args.max_length,
                                        classifier_width=args.classifier_width,
                                        classifier_heads=args.classifier_heads)
     distill_data = load_dataset(args.unlabeled, fmt="txt" if args.unlabeled.endswith(".txt") else None,
@@ -132,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--num-layers", type=int, default=None,
+                   help="keep only the backbone's first N layers (static baselines)")
     p.add_argument("--classifier-width", type=int, default=128)
     p.add_argument("--classifier-heads", type=int, default=2)
     p.add_argument("--kl-direction", default="student_teacher", choices=["student_teacher", "teacher_student"])
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share-base", action="store_true",
                    help="leave out weights identical to the backbone's; they are read from it at load time")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     _data_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -43,13 +43,18 @@ class FastBert(nn.Module):
     # ----- construction -------------------------------------------------------------------
     @classmethod
     def from_backbone(cls, backbone: str, labels: Sequence[str], seed: int | None = 0,
-                      **config_kwargs) -> "FastBert":
-        """A new model on a pretrained backbone (hub id, local directory or a package alias)."""
+                      num_layers: int | None = None, **config_kwargs) -> "FastBert":
+        """A new model on a pretrained backbone (hub id, local directory or a package alias).
+
+        num_layers keeps only the backbone's first layers (a static, smaller baseline).
+        """
         from transformers import AutoTokenizer
 
         config = FastBertConfig(backbone=backbone, labels=list(labels), **config_kwargs)
         path = resolve_backbone(backbone)
         encoder = LayerwiseEncoder.from_pretrained(path)
+        if num_layers is not None:
+            encoder.truncate(num_layers)
         if seed is not None:
             torch.manual_seed(seed)  # classifier initialisation
         return cls(config, encoder, AutoTokenizer.from_pretrained(path))

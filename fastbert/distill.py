@@ -1,0 +1,225 @@
+"""Universal-KD (Wu et al., EMNLP 2021) and vanilla KD, as plain functions of tensors; plus the
+summary a distilled student keeps in its directory (and the lambda heatmap the app shows).
+
+Universal-KD matches each student layer j to an attention-weighted mixture of the teacher's
+layers, compared in the output space of pseudo-classifiers (so the two networks may differ in
+width, depth and architecture):
+
+    lambda_ij = softmax_i(f_i^t . f_j^s)        f: a pseudo-classifier's class probabilities
+    F^t(j)    = sum_i lambda_ij f_i^t
+    l(j)      = KL(F^t(j) || f_j^s)
+
+IL sums l(j) over the student's intermediate layers j = 1..M-1, CG takes l(M) only, CA is IL
+with a student of another architecture (same formula). The teacher's pseudo-classifiers are a
+FastBERT model's per-layer classifiers, frozen: their probabilities are always detached here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+VARIANTS = ("IL", "CG", "CA")
+METHODS = ("none", "kd", "ukd-il", "ukd-cg", "ukd-ca")
+SUMMARY_FILE = "distill_summary.json"
+_TINY = 1e-12  # floor for log(p): a probability that underflowed to 0 must not give -inf
+
+
+class UniversalKD(NamedTuple):
+    """`loss`: L_univ (scalar); `lambdas`: (M, N) attention of each student layer over the
+    teacher's layers, averaged over the batch (rows sum to 1)."""
+
+    loss: torch.Tensor
+    lambdas: torch.Tensor
+
+
+def universal_kd_loss(teacher_probs: torch.Tensor, student_probs: torch.Tensor, variant: str,
+                      return_lambda: bool = False) -> torch.Tensor | UniversalKD:
+    """L_univ, the mean over the batch of the summed per-layer KL divergences.
+
+    teacher_probs (N, B, C): the teacher's pseudo-classifier probabilities, one per teacher
+    layer (treated as constants); student_probs (M, B, C): the student's, one per layer.
+
+    Example:
+        >>> t = torch.tensor([[[0.9, 0.1]], [[0.6, 0.4]]])         # N=2 teacher layers, B=1
+        >>> s = torch.tensor([[[0.5, 0.5]], [[0.8, 0.2]]])         # M=2 student layers
+        >>> loss, lam = universal_kd_loss(t, s, "IL", return_lambda=True)
+        >>> lam.shape, round(float(lam.sum(-1)[0]), 6)
+        (torch.Size([2, 2]), 1.0)
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if teacher_probs.dim() != 3 or student_probs.dim() != 3:
+        raise ValueError(f"expected (layers, batch, classes) tensors, got teacher {tuple(teacher_probs.shape)} "
+                         f"and student {tuple(student_probs.shape)}")
+    if teacher_probs.shape[1:] != student_probs.shape[1:]:
+        raise ValueError(f"batch and class sizes differ: teacher {tuple(teacher_probs.shape)}, "
+                         f"student {tuple(student_probs.shape)}")
+    M = student_probs.size(0)
+    if variant in ("IL", "CA") and M < 2:
+        raise ValueError(f"{variant} distils the student's intermediate layers; a student of {M} layer has none")
+    t = teacher_probs.detach()  # frozen teacher: no gradient may reach it
+    s = student_probs
+    scores = torch.einsum("nbc,mbc->bmn", t, s)  # (B, M, N) dot products f_i^t . f_j^s
+    lam = scores.softmax(dim=-1)  # over teacher layers i
+    target = torch.einsum("bmn,nbc->mbc", lam, t)  # (M, B, C) F^t(j)
+    kl = (torch.xlogy(target, target) - target * s.clamp_min(_TINY).log()).sum(-1)  # (M, B)
+    layers = kl[-1:] if variant == "CG" else kl[:-1]
+    loss = layers.sum(0).mean()
+    if return_lambda:
+        return UniversalKD(loss, lam.mean(0))
+    return loss
+
+
+def vanilla_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                    temperature: float = 1.0) -> torch.Tensor:
+    """T^2 * KL(softmax(z_t/T) || softmax(z_s/T)), mean over the batch (Hinton et al., 2015).
+
+    Example:
+        >>> z = torch.tensor([[2.0, -1.0]])
+        >>> float(vanilla_kd_loss(z, z, temperature=2.0))
+        0.0
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    log_t = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)
+    log_s = F.log_softmax(student_logits / temperature, dim=-1)
+    return temperature ** 2 * F.kl_div(log_s, log_t, log_target=True, reduction="batchmean")
+
+
+@dataclass
+class DistillWeights:
+    """alpha*L_CE + beta*L_KD + gamma*L_univ; T is the KD temperature.
+    Example: `DistillWeights(alpha=1.0, beta=1.0, gamma=1.0, temperature=2.0)`."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    gamma: float = 1.0
+    temperature: float = 2.0
+
+    def __post_init__(self):
+        for name in ("alpha", "beta", "gamma"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be non-negative, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature: must be positive, got {self.temperature}")
+
+
+@dataclass
+class DistillLoss:
+    """The total loss and its parts (the parts a method does not use are None)."""
+
+    total: torch.Tensor
+    ce: torch.Tensor
+    kd: torch.Tensor | None = None
+    univ: torch.Tensor | None = None
+    lambdas: torch.Tensor | None = None  # (M, N), batch mean
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      method: str, weights: DistillWeights) -> DistillLoss:
+    """The training objective of `method` ("none", "kd", "ukd-il", "ukd-cg", "ukd-ca").
+
+    student_logits (M, B, C): every student pseudo-classifier, the last one being the student's
+    output; teacher_logits (N, B, C): every teacher layer's classifier, the last one the
+    teacher's output (log-probabilities are fine too: softmax ignores a per-row constant).
+
+    Example:
+        >>> s, t = torch.zeros(2, 4, 2, requires_grad=True), torch.randn(6, 4, 2)
+        >>> out = distillation_loss(s, t, torch.tensor([0, 1, 1, 0]), "ukd-il", DistillWeights())
+        >>> out.total.backward()
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    ce = F.cross_entropy(student_logits[-1], labels)
+    total = weights.alpha * ce
+    out = DistillLoss(total=total, ce=ce)
+    if method == "none":
+        return out
+    out.kd = vanilla_kd_loss(student_logits[-1], teacher_logits[-1], weights.temperature)
+    out.total = out.total + weights.beta * out.kd
+    if method.startswith("ukd-"):
+        univ = universal_kd_loss(teacher_logits.detach().softmax(-1), student_logits.softmax(-1),
+                                 method[4:].upper(), return_lambda=True)
+        out.univ, out.lambdas = univ.loss, univ.lambdas
+        out.total = out.total + weights.gamma * univ.loss
+    return out
+
+
+# ----- what a distilled student keeps beside its weights ------------------------------------
+@dataclass
+class StudentSummary:
+    """Accuracy, cost and lambda matrix of a distilled student, saved as `distill_summary.json`.
+
+    lambdas[j][i]: attention of student layer j+1 on teacher layer i+1 over the dev set
+    (None for methods without Universal-KD). FLOPs per sample: mean over `data` of the
+    student's full forward pass (no early exit), 2 x multiply-adds, fvcore-counted.
+    """
+
+    student: str  # "bert", "bilstm" or "gated-cnn"
+    method: str
+    student_layers: list[str]
+    teacher: str
+    teacher_layers: list[str]
+    data: str
+    accuracy: float
+    flops_per_sample: float
+    params: int
+    teacher_accuracy: float
+    teacher_flops_per_sample: float
+    teacher_params: int
+    layer_accuracy: list[float] = field(default_factory=list)  # of each student pseudo-classifier
+    lambdas: list[list[float]] | None = None
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def save_student_summary(directory: str | Path, summary: StudentSummary) -> Path:
+    path = Path(directory) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    return path
+
+
+def load_student_summary(directory: str | Path) -> StudentSummary | None:
+    """The summary of a distilled student directory, or None when it has none.
+
+    Example:
+        >>> s = load_student_summary("assets/models/sst2-student-2l")
+        >>> s.accuracy, s.flops_per_sample, s.lambdas      # doctest: +SKIP
+    """
+    path = Path(directory) / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    known = {f.name for f in fields(StudentSummary)}
+    return StudentSummary(**{k: v for k, v in data.items() if k in known})
+
+
+def lambda_heatmap(lambdas, student_layers=None, teacher_layers=None, title: str = "Universal-KD attention λ"):
+    """A plotly heatmap of a lambda matrix: rows = student layers, columns = teacher layers.
+
+    Example:
+        >>> fig = lambda_heatmap([[0.2, 0.8], [0.5, 0.5]])
+        >>> fig.data[0].type
+        'heatmap'
+    """
+    import plotly.graph_objects as go
+
+    z = [[float(v) for v in row] for row in lambdas]
+    ys = student_layers or [f"student {j + 1}" for j in range(len(z))]
+    xs = teacher_layers or [f"teacher {i + 1}" for i in range(len(z[0]) if z else 0)]
+    fig = go.Figure(go.Heatmap(z=z, x=xs, y=ys, colorscale="Blues", zmin=0,
+                               text=[[f"{v:.3f}" for v in row] for row in z], texttemplate="%{text}",
+                               hovertemplate="%{y} ← %{x}: λ=%{z:.4f}<extra></extra>",
+                               colorbar=dict(title="λ")))
+    fig.update_layout(title=title, xaxis_title="teacher layer i", yaxis_title="student layer j",
+                      yaxis=dict(autorange="reversed"), template="plotly_white",
+                      margin=dict(l=80, r=20, t=60, b=60))
+    return fig

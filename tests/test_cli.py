@@ -1,0 +1,52 @@
+"""`python -m fastbert` subcommands."""
+import json
+import subprocess
+import sys
+
+from fastbert.cli import main
+
+
+def test_eval_json_has_the_documented_keys(model, tmp_path, capsys):
+    model.save_pretrained(tmp_path / "m")
+    data = tmp_path / "d.tsv"
+    data.write_text("text\tlabel\ngood film\tpositive\nawful plot\tnegative\nfun\t1\n")
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--speed", "0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    keys = {"accuracy", "mean_exit_layer", "exit_histogram", "flops_per_sample", "full_flops_per_sample",
+            "flops_speedup", "seconds"}
+    assert keys <= set(out)
+    assert sum(out["exit_histogram"]) == 3 and 1 <= out["mean_exit_layer"] <= model.num_layers
+    assert out["flops_speedup"] == out["full_flops_per_sample"] / out["flops_per_sample"]
+
+
+def test_eval_reports_bad_data_without_a_traceback(model, tmp_path, capsys):
+    model.save_pretrained(tmp_path / "m")
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "none.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "Traceback" not in err
+
+
+def test_flops_bert_base_json():
+    out = subprocess.run([sys.executable, "-m", "fastbert", "flops", "--bert-base", "--seq-len", "128", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    assert {"layer_flops", "classifier_flops", "full_flops", "paper_convention_flops"} <= set(report)
+    assert abs(report["paper_relative_difference"]) < 0.01
+
+
+def test_train_then_eval_round_trip(tmp_path, capsys):
+    """`train` runs both stages from a backbone directory and saves a loadable model."""
+    from tiny import tiny_model
+
+    tiny = tiny_model(tmp_path)
+    tiny.encoder.model.save_pretrained(tmp_path / "backbone")
+    tiny.tokenizer.save_pretrained(str(tmp_path / "backbone"))
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"{t}\t{y}\n" for t, y in [("good film", 1), ("bad film", 0)] * 8))
+    args = ["train", "--backbone", str(tmp_path / "backbone"), "--train", str(data), "--dev-fraction", "0.25",
+            "--epochs", "1", "--distill-epochs", "1", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert set(record["stages"]) == {"finetune", "distill"}
+    assert record["data"]["train"]["rows"] == 12 and record["data"]["dev"]["rows"] == 4
+    assert main(["eval", "--model", str(tmp_path / "out"), "--data", str(data), "--json"]) == 0
