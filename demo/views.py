@@ -1,0 +1,300 @@
+"""What the app shows, computed from the library's results; no Gradio and no plotting here.
+
+Every layer is computed once per text (`predict(..., compute_all=True)`) or per batch
+(`evaluate.all_layer_outputs`). A new speed only re-decides the exits with
+`fastbert.decide_exits` and prices them with `model.cost`; speedups come from
+`fastbert.speedup` and uncertainties from `fastbert.normalized_entropy`. So the slider never
+runs the backbone again, and no number here has a second formula.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from fastbert import decide_exits, normalized_entropy, speedup
+from fastbert.data import DataError, TextDataset
+from fastbert.evaluate import EvalResult, LayerOutputs, all_layer_outputs, sweep
+
+from .inputs import BatchInput, Text, check_speed, check_text
+from .models import LoadedModel
+
+SWEEP_SPEEDS = [round(0.05 * i, 2) for i in range(21)]
+
+
+def saved_fraction(flops: float, full_flops: float) -> float:
+    """Share of the full model's FLOPs not spent: 1 - spent/full (the complement of 1/speedup)."""
+    return 1.0 - flops / full_flops
+
+
+def text_of(text: Text) -> str:
+    """A sentence pair shown as one line."""
+    return text if isinstance(text, str) else f"{text[0]} ||| {text[1]}"
+
+
+# ----- one text ---------------------------------------------------------------------------
+@dataclass
+class TextRun:
+    """One text with every layer computed once, and the measured adaptive run.
+
+    Example:
+        >>> run = run_text(loaded, "a fine film", speed=0.5)            # doctest: +SKIP
+        >>> text_view(loaded, run, speed=0.9).exit_layer <= text_view(loaded, run, 0.1).exit_layer  # doctest: +SKIP
+        True
+    """
+
+    model_name: str
+    text: str
+    labels: list[str]
+    layer_probs: list[list[float]]  # (L, C) class probabilities of every layer
+    num_tokens: int  # tokens the model read
+    input_tokens: int  # tokens of the text before truncation
+    max_length: int
+    timed_speed: float  # the speed of the measured adaptive run
+    adaptive_ms: float  # wall-clock of predict([text], timed_speed): batch 1, early exit
+    all_layers_ms: float  # wall-clock of predict([text], compute_all=True): every layer
+    timed_exit_layer: int  # exit layer of the measured adaptive run
+
+    @property
+    def truncated(self) -> bool:
+        return self.input_tokens > self.num_tokens
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_probs)
+
+
+def run_text(loaded: LoadedModel, text: str, speed: float) -> TextRun:
+    """Classify `text` adaptively (timed) and with all layers (for the charts and the slider)."""
+    text = check_text(text)
+    speed = check_speed(speed)
+    model = loaded.model
+    with loaded.lock:
+        start = time.perf_counter()
+        adaptive = model.predict([text], speed=speed, batch_size=1)[0]
+        mid = time.perf_counter()
+        full = model.predict([text], speed=speed, batch_size=1, compute_all=True)[0]
+        end = time.perf_counter()
+    return TextRun(loaded.name, text, list(loaded.labels), full.all_layer_probs, full.num_tokens,
+                   full.input_tokens, model.config.max_length, speed, 1000 * (mid - start),
+                   1000 * (end - mid), adaptive.exit_layer)
+
+
+@dataclass
+class TextView:
+    """One text at one speed."""
+
+    speed: float
+    exit_layer: int  # 1-based
+    num_layers: int
+    label: str
+    confidence: float
+    probs: list[float]  # of the exit layer
+    layer_probs: list[list[float]]  # (L, C), including layers after the exit
+    uncertainties: list[float]  # (L,), including layers after the exit
+    flops: float
+    full_flops: float
+    speedup: float
+
+    @property
+    def saved(self) -> float:
+        return saved_fraction(self.flops, self.full_flops)
+
+
+def text_view(loaded: LoadedModel, run: TextRun, speed: float) -> TextView:
+    """Re-decide the exit of an already computed text for `speed` (no backbone run)."""
+    speed = check_speed(speed)
+    probs = torch.tensor(run.layer_probs, dtype=torch.float32).unsqueeze(1)  # (L, 1, C)
+    k = int(decide_exits(probs, speed, loaded.criterion)[0])
+    cost = loaded.model.cost
+    n = torch.tensor([float(run.num_tokens)], dtype=torch.float64)
+    flops = float(cost.spent_flops(n, torch.tensor([float(k)], dtype=torch.float64))[0])
+    full = float(cost.full_flops(n)[0])
+    final = run.layer_probs[k - 1]
+    label_id = max(range(len(final)), key=final.__getitem__)
+    return TextView(speed, k, run.num_layers, run.labels[label_id], final[label_id], final,
+                    run.layer_probs, normalized_entropy(probs[:, 0]).tolist(), flops, full,
+                    speedup(full, flops))
+
+
+# ----- a batch ----------------------------------------------------------------------------
+@dataclass
+class BatchRun:
+    """A batch with every layer computed once, and its speed sweep."""
+
+    model_name: str
+    source: str
+    texts: list[Text]
+    raw_labels: list[str] | None  # as given, even when they do not match the model
+    outputs: LayerOutputs  # layer_probs (L, N, C), num_tokens (N,), labels (N,) or None
+    labels: list[str]  # the model's label names
+    label_note: str  # why there is no accuracy, when there is none
+    seconds: float  # wall-clock of the all-layers pass
+    sweep: list[EvalResult]  # SWEEP_SPEEDS, from the same pass
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.outputs.layer_probs.shape[0])
+
+    @property
+    def has_labels(self) -> bool:
+        return self.outputs.labels is not None
+
+
+def run_batch(loaded: LoadedModel, batch: BatchInput, batch_size: int = 32) -> BatchRun:
+    """Every layer's probabilities for a batch (one pass), and accuracy/speedup at many speeds."""
+    model = loaded.model
+    data = TextDataset(list(batch.texts), batch.raw_labels, batch.source)
+    note = "" if batch.raw_labels is not None else "no label column, so no accuracy"
+    if batch.raw_labels is not None:
+        try:
+            data.label_ids(loaded.labels)
+        except DataError as err:
+            note = f"labels not used: {str(err).split(': ', 1)[-1]}"
+            data = TextDataset(list(batch.texts), None, batch.source)
+    with loaded.lock:
+        start = time.perf_counter()
+        outputs = all_layer_outputs(model, data, batch_size=batch_size)
+        seconds = time.perf_counter() - start
+    results = sweep(model, outputs, SWEEP_SPEEDS, loaded.criterion)
+    return BatchRun(loaded.name, batch.source, list(batch.texts), batch.raw_labels, outputs,
+                    list(loaded.labels), note, seconds, results)
+
+
+@dataclass
+class BatchView:
+    """A batch at one speed: the library's summary plus each sample's exit."""
+
+    speed: float
+    result: EvalResult
+    exit_layer: list[int]  # (N,) 1-based
+    predicted: list[str]
+    confidence: list[float]
+    uncertainty: list[float]  # at each sample's exit layer
+    flops: list[float]  # per sample
+    full_flops: list[float]
+
+    @property
+    def total_flops(self) -> float:
+        return sum(self.flops)
+
+    @property
+    def total_full_flops(self) -> float:
+        return sum(self.full_flops)
+
+    @property
+    def saved(self) -> float:
+        return saved_fraction(self.total_flops, self.total_full_flops)
+
+
+def batch_view(loaded: LoadedModel, run: BatchRun, speed: float) -> BatchView:
+    speed = check_speed(speed)
+    out = run.outputs
+    result = sweep(loaded.model, out, [speed], loaded.criterion)[0]
+    exits = decide_exits(out.layer_probs, speed, loaded.criterion)  # (N,)
+    rows = torch.arange(exits.numel())
+    probs = out.layer_probs[exits - 1, rows]  # (N, C)
+    conf, pred = probs.max(-1)
+    unc = out.uncertainties[exits - 1, rows]
+    cost = loaded.model.cost
+    n = out.num_tokens.double()
+    return BatchView(speed, result, exits.tolist(), [run.labels[i] for i in pred.tolist()], conf.tolist(),
+                     unc.tolist(), cost.spent_flops(n, exits.double()).tolist(), cost.full_flops(n).tolist())
+
+
+def batch_table(run: BatchRun, view: BatchView):
+    """Rows of (text, label, confidence, exit layer, uncertainty[, true label, correct])."""
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "text": [text_of(t) for t in run.texts],
+        "label": view.predicted,
+        "confidence": [round(c, 4) for c in view.confidence],
+        "exit layer": view.exit_layer,
+        "uncertainty": [round(u, 4) for u in view.uncertainty],
+    })
+    if run.has_labels:
+        truth = [run.labels[i] for i in run.outputs.labels.tolist()]
+        table["true label"] = truth
+        table["correct"] = [p == t for p, t in zip(view.predicted, truth)]
+    return table
+
+
+# ----- the paper's Figure 2, one layer at a time ------------------------------------------------
+@dataclass
+class LayerStep:
+    """Layer `layer` of the shrinking batch: who runs it, who leaves after it."""
+
+    layer: int  # 1-based
+    num_layers: int
+    speed: float
+    running: list[int]  # samples that run this layer
+    leaving: list[int]  # those whose exit is this layer
+    uncertainty: list[float]  # of the running samples, at this layer (same order as `running`)
+    running_per_layer: list[int]  # how many samples run layers 1..L
+
+    @property
+    def staying(self) -> list[int]:
+        left = set(self.leaving)
+        return [i for i in self.running if i not in left]
+
+
+def layer_step(run: BatchRun, view: BatchView, layer: int) -> LayerStep:
+    L = run.num_layers
+    layer = max(1, min(L, int(layer)))
+    exits = torch.tensor(view.exit_layer)
+    running = (exits >= layer).nonzero().squeeze(1).tolist()
+    leaving = (exits == layer).nonzero().squeeze(1).tolist()
+    unc = run.outputs.uncertainties[layer - 1]
+    return LayerStep(layer, L, view.speed, running, leaving, [float(unc[i]) for i in running],
+                     [int((exits >= i).sum()) for i in range(1, L + 1)])
+
+
+# ----- teaching: LUHA and self-distillation --------------------------------------------------
+@dataclass
+class UncertaintyBins:
+    """Accuracy of layer predictions grouped by their uncertainty (the paper's LUHA, Figure 4)."""
+
+    edges: list[float]  # bin edges, len = bins + 1
+    accuracy: list[float | None]  # per bin; None for an empty bin
+    counts: list[int]
+    reference: str  # "labels" or "teacher"
+
+
+def uncertainty_bins(run: BatchRun, bins: int = 5) -> UncertaintyBins:
+    """Pool every (layer, sample) prediction, bin by uncertainty, and score each bin against
+    the labels (or, without labels, against the teacher's prediction)."""
+    out = run.outputs
+    pred = out.layer_probs.argmax(-1)  # (L, N)
+    if out.labels is not None:
+        ref, reference = out.labels.unsqueeze(0).expand_as(pred), "labels"
+    else:
+        ref, reference = pred[-1].unsqueeze(0).expand_as(pred), "teacher"
+    correct = (pred == ref).flatten().double()
+    unc = out.uncertainties.flatten()
+    edges = torch.linspace(0, 1, bins + 1)
+    which = torch.bucketize(unc, edges[1:-1], right=True)  # 0..bins-1
+    accuracy, counts = [], []
+    for b in range(bins):
+        sel = which == b
+        counts.append(int(sel.sum()))
+        accuracy.append(float(correct[sel].mean()) if sel.any() else None)
+    return UncertaintyBins(edges.tolist(), accuracy, counts, reference)
+
+
+@dataclass
+class LayerAgreement:
+    """Per layer: how often the student agrees with the teacher, and its accuracy with labels."""
+
+    agreement: list[float]
+    accuracy: list[float] | None
+
+
+def layer_agreement(run: BatchRun) -> LayerAgreement:
+    pred = run.outputs.layer_probs.argmax(-1)  # (L, N)
+    agree = (pred == pred[-1]).double().mean(1).tolist()
+    acc = None
+    if run.outputs.labels is not None:
+        acc = (pred == run.outputs.labels).double().mean(1).tolist()
+    return LayerAgreement(agree, acc)
