@@ -347,7 +347,7 @@ def _student_title(kind: str, cfg: DistillConfig) -> str:
 
 
 def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note: str, args,
-                 configs: dict, out_md: Path, figure_stem: Path, teacher) -> None:
+                 configs: dict, out_md: Path, figure_stem: Path, teacher, png: bool = True) -> None:
     from plotly.subplots import make_subplots
 
     lines = [
@@ -425,7 +425,8 @@ def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note
                       template="plotly_white", width=420 * max(1, len(ukd)), height=420)
     figure_stem.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(str(figure_stem.with_suffix(".html")), include_plotlyjs="cdn")
-    fig.write_image(str(figure_stem.with_suffix(".png")), scale=1)
+    if png:  # kaleido drives a headless Chromium: seconds, so tests skip it
+        fig.write_image(str(figure_stem.with_suffix(".png")), scale=1)
     lines += [
         "",
         f"![lambda heatmaps]({figure_stem.name}.png) (interactive: [{figure_stem.name}.html]({figure_stem.name}.html))",
@@ -475,7 +476,8 @@ def cmd_report(args) -> int:
             runs_path.write_text(json.dumps({"data": note, "teacher": args.teacher, "teacher_dev": tscores,
                                              "runs": [r.to_dict() for r in results]}, indent=1) + "\n")
     write_report(results, tscores, args.teacher, note, args, configs, Path(args.report_out),
-                 Path(args.report_out).with_name(Path(args.report_out).stem + "_lambda"), teacher)
+                 Path(args.report_out).with_name(Path(args.report_out).stem + "_lambda"), teacher,
+                 png=not args.no_png)
     print(f"report written to {args.report_out}")
     return 0
 
@@ -518,5 +520,6 @@ def register(subparsers) -> None:
     g.add_argument("--report-out", default="assets/reports/universal_kd.md")
     g.add_argument("--save-student", default=None, help="save the bert student of --save-method, first seed, here")
     g.add_argument("--save-method", default="ukd-il", choices=METHODS)
+    g.add_argument("--no-png", action="store_true", help="write the heatmap as HTML only")
     g.add_argument("--resume", action="store_true", help="reuse the runs already in <report>_runs.json")
     p.set_defaults(func=cmd_distill)

@@ -32,7 +32,7 @@ def bert_student(teacher: FastBert, layers: Sequence[int], copy_classifiers: boo
     """A FastBERT of len(layers) layers: teacher embeddings + teacher layers `layers` (1-based).
 
     copy_classifiers=True starts each student layer's classifier from the teacher's classifier
-    of the layer it was copied from.
+    of the layer it was copied from. Returned in eval mode (like `FastBert.from_pretrained`).
 
     Example:
         >>> student = bert_student(teacher, [1, 6])          # doctest: +SKIP
@@ -54,7 +54,7 @@ def bert_student(teacher: FastBert, layers: Sequence[int], copy_classifiers: boo
         dst.encoder.layer[j].load_state_dict(src.encoder.layer[k - 1].state_dict())
         if copy_classifiers:
             student.classifiers[j].load_state_dict(teacher.classifiers[k - 1].state_dict())
-    return student.to(teacher.device)
+    return student.to(teacher.device).eval()
 
 
 class PooledClassifier(nn.Module):
@@ -250,7 +250,7 @@ def teacher_embeddings(teacher: FastBert, trainable: bool = False) -> nn.Embeddi
 def sequence_student(teacher: FastBert, kind: str, num_layers: int = 3, width: int = 256,
                      embeddings: str = "teacher", seed: int = 0) -> SequenceStudent:
     """A BiLSTM (`width` = both directions together) or gated-CNN student on the teacher's
-    vocabulary. embeddings: "teacher" (frozen copy), "teacher-trainable", or "random"
+    vocabulary, in eval mode like `bert_student`. embeddings: "teacher" (frozen copy), "teacher-trainable", or "random"
     (trained, of the teacher's embedding width)."""
     torch.manual_seed(seed)
     if embeddings in ("teacher", "teacher-trainable"):
@@ -264,9 +264,9 @@ def sequence_student(teacher: FastBert, kind: str, num_layers: int = 3, width: i
     if kind == "bilstm":
         if width % 2:
             raise ValueError(f"width: a BiLSTM needs an even width (two directions), got {width}")
-        return BiLSTMStudent(emb, C, hidden_size=width // 2, num_layers=num_layers).to(teacher.device)
+        return BiLSTMStudent(emb, C, hidden_size=width // 2, num_layers=num_layers).to(teacher.device).eval()
     if kind == "gated-cnn":
-        return GatedCNNStudent(emb, C, width=width, num_layers=num_layers).to(teacher.device)
+        return GatedCNNStudent(emb, C, width=width, num_layers=num_layers).to(teacher.device).eval()
     raise ValueError(f"kind: 'bilstm' or 'gated-cnn', got {kind!r}")
 
 

@@ -1,0 +1,147 @@
+"""Universal-KD and vanilla KD losses: the paper's formulas by hand, lambda, CG, gradients."""
+import math
+
+import pytest
+import torch
+
+from fastbert.distill import (DistillWeights, StudentSummary, distillation_loss, lambda_heatmap,
+                              load_student_summary, save_student_summary, universal_kd_loss, vanilla_kd_loss)
+
+
+def _probs(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (3 * torch.randn(*shape, generator=g)).softmax(-1)
+
+
+def _by_hand(teacher, student):
+    """l(j) for every student layer j and sample b, and lambda[b][j][i], with plain floats."""
+    N, B, C = len(teacher), len(teacher[0]), len(teacher[0][0])
+    M = len(student)
+    l, lam = [[0.0] * B for _ in range(M)], [[[0.0] * N for _ in range(M)] for _ in range(B)]
+    for b in range(B):
+        for j in range(M):
+            dots = [sum(teacher[i][b][c] * student[j][b][c] for c in range(C)) for i in range(N)]
+            z = sum(math.exp(d) for d in dots)
+            lam[b][j] = [math.exp(d) / z for d in dots]
+            F = [sum(lam[b][j][i] * teacher[i][b][c] for i in range(N)) for c in range(C)]
+            l[j][b] = sum(F[c] * math.log(F[c] / student[j][b][c]) for c in range(C))
+    return l, lam
+
+
+@pytest.mark.parametrize("variant", ["IL", "CG", "CA"])
+def test_universal_kd_equals_the_formulas_by_hand(variant):
+    teacher, student = _probs(4, 3, 3, seed=1), _probs(3, 3, 3, seed=2)  # N=4, M=3, B=3, C=3
+    l, lam = _by_hand(teacher.tolist(), student.tolist())
+    M, B = 3, 3
+    layers = [M - 1] if variant == "CG" else range(M - 1)
+    expected = sum(sum(l[j][b] for j in layers) for b in range(B)) / B
+    out = universal_kd_loss(teacher, student, variant, return_lambda=True)
+    assert out.loss.item() == pytest.approx(expected, rel=1e-5)
+    expected_lam = [[sum(lam[b][j][i] for b in range(B)) / B for i in range(4)] for j in range(M)]
+    for j in range(M):
+        assert out.lambdas[j].tolist() == pytest.approx(expected_lam[j], rel=1e-5)
+    assert universal_kd_loss(teacher, student, variant).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_il_and_ca_are_the_same_formula():
+    teacher, student = _probs(6, 5, 2, seed=3), _probs(4, 5, 2, seed=4)
+    assert universal_kd_loss(teacher, student, "IL").item() == universal_kd_loss(teacher, student, "CA").item()
+
+
+def test_lambda_rows_sum_to_one_and_follow_the_dot_products():
+    teacher, student = _probs(6, 8, 3, seed=5), _probs(3, 8, 3, seed=6)
+    lam = universal_kd_loss(teacher, student, "IL", return_lambda=True).lambdas
+    assert lam.shape == (3, 6)
+    assert torch.allclose(lam.sum(-1), torch.ones(3), atol=1e-6)
+    assert (lam > 0).all()
+    # A teacher layer that agrees with the student gets more attention than one that does not.
+    t = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    s = torch.tensor([[[0.9, 0.1]], [[0.2, 0.8]]])
+    lam = universal_kd_loss(t, s, "IL", return_lambda=True).lambdas
+    assert lam[0, 0] > lam[0, 1] and lam[1, 1] > lam[1, 0]
+
+
+def test_cg_uses_only_the_last_student_layer():
+    teacher, student = _probs(6, 4, 2, seed=7), _probs(3, 4, 2, seed=8)
+    base = universal_kd_loss(teacher, student, "CG")
+    other = student.clone()
+    other[:-1] = _probs(2, 4, 2, seed=9)
+    assert universal_kd_loss(teacher, other, "CG").item() == base.item()
+    assert universal_kd_loss(teacher, other, "IL").item() != universal_kd_loss(teacher, student, "IL").item()
+    last = student.clone()
+    last[-1] = _probs(1, 4, 2, seed=10)[0]
+    assert universal_kd_loss(teacher, last, "CG").item() != base.item()
+    # ... and IL never looks at it.
+    assert universal_kd_loss(teacher, last, "IL").item() == universal_kd_loss(teacher, student, "IL").item()
+
+
+def test_zero_when_every_layer_agrees():
+    p = _probs(1, 5, 3, seed=11)
+    assert universal_kd_loss(p.expand(4, -1, -1), p.expand(3, -1, -1), "IL").item() == pytest.approx(0, abs=1e-6)
+
+
+def test_gradients_reach_the_student_never_the_teacher():
+    teacher_logits = torch.randn(6, 4, 2, requires_grad=True)
+    student_logits = torch.randn(3, 4, 2, requires_grad=True)
+    for variant in ("IL", "CG"):
+        teacher_logits.grad = student_logits.grad = None
+        universal_kd_loss(teacher_logits.softmax(-1), student_logits.softmax(-1), variant).backward()
+        assert teacher_logits.grad is None
+        touched = student_logits.grad.abs().sum((1, 2)) > 0
+        assert touched.tolist() == ([False, False, True] if variant == "CG" else [True, True, False])
+    teacher_logits.grad = student_logits.grad = None
+    loss = distillation_loss(student_logits, teacher_logits, torch.tensor([0, 1, 1, 0]), "ukd-il",
+                             DistillWeights())
+    loss.total.backward()
+    assert teacher_logits.grad is None and student_logits.grad.abs().sum() > 0
+
+
+def test_vanilla_kd_equals_t_squared_kl():
+    s, t, T = torch.randn(5, 3), torch.randn(5, 3), 2.5
+    pt, ps = (t / T).softmax(-1), (s / T).softmax(-1)
+    expected = T ** 2 * (pt * (pt.log() - ps.log())).sum(-1).mean()
+    assert vanilla_kd_loss(s, t, T).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert vanilla_kd_loss(t, t, T).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_distillation_loss_adds_the_weighted_terms():
+    s, t, y = torch.randn(2, 4, 2), torch.randn(6, 4, 2), torch.tensor([0, 1, 1, 0])
+    w = DistillWeights(alpha=0.3, beta=0.5, gamma=2.0, temperature=3.0)
+    none = distillation_loss(s, t, y, "none", w)
+    kd = distillation_loss(s, t, y, "kd", w)
+    il = distillation_loss(s, t, y, "ukd-il", w)
+    cg = distillation_loss(s, t, y, "ukd-cg", w)
+    assert none.kd is None and none.total.item() == pytest.approx(0.3 * none.ce.item())
+    assert kd.total.item() == pytest.approx(0.3 * kd.ce.item() + 0.5 * kd.kd.item())
+    assert il.total.item() == pytest.approx(kd.total.item() + 2.0 * il.univ.item(), rel=1e-6)
+    # Log-probabilities as teacher input give the same losses as logits (softmax is shift-invariant).
+    il2 = distillation_loss(s, t.log_softmax(-1), y, "ukd-il", w)
+    assert il2.total.item() == pytest.approx(il.total.item(), rel=1e-5)
+    assert cg.univ.item() == pytest.approx(universal_kd_loss(t.softmax(-1), s.softmax(-1), "CG").item(), rel=1e-6)
+
+
+def test_bad_inputs_name_the_problem():
+    t, s = _probs(6, 2, 2), _probs(3, 2, 2)
+    with pytest.raises(ValueError, match="variant"):
+        universal_kd_loss(t, s, "XX")
+    with pytest.raises(ValueError, match="intermediate"):
+        universal_kd_loss(t, s[:1], "IL")
+    with pytest.raises(ValueError, match="batch and class"):
+        universal_kd_loss(t, _probs(3, 2, 3), "IL")
+    with pytest.raises(ValueError, match="method"):
+        distillation_loss(s, t, torch.tensor([0, 1]), "ukd-xx", DistillWeights())
+    with pytest.raises(ValueError, match="temperature"):
+        DistillWeights(temperature=0)
+
+
+def test_student_summary_round_trip_and_heatmap(tmp_path):
+    summary = StudentSummary(student="bert", method="ukd-il", student_layers=["S1", "S2"], teacher="t",
+                             teacher_layers=["T1", "T2", "T3"], data="d", accuracy=0.8, flops_per_sample=1e6,
+                             params=10, teacher_accuracy=0.9, teacher_flops_per_sample=3e6, teacher_params=30,
+                             layer_accuracy=[0.7, 0.8], lambdas=[[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    assert load_student_summary(tmp_path) is None
+    save_student_summary(tmp_path, summary)
+    assert load_student_summary(tmp_path) == summary
+    fig = lambda_heatmap(summary.lambdas, summary.student_layers, summary.teacher_layers)
+    assert list(fig.data[0].y) == ["S1", "S2"] and list(fig.data[0].x) == ["T1", "T2", "T3"]
+    assert [list(r) for r in fig.data[0].z] == summary.lambdas

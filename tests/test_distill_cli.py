@@ -1,0 +1,136 @@
+"""Distillation training on the tiny model: a step lowers the loss, gradients stay in the student,
+and `python -m fastbert distill` writes a loadable student and the report."""
+import json
+
+import pytest
+import torch
+
+from fastbert import FastBert
+from fastbert.cli import main
+from fastbert.data import TextDataset
+from fastbert.distill import DistillWeights, distillation_loss, load_student_summary
+from fastbert.distill_cli import DistillConfig, build_student, teacher_outputs, train_student
+from tiny import WORDS, tiny_model
+
+POS, NEG = ["good", "great", "fine", "loved", "fun"], ["bad", "awful", "boring", "hated", "dull"]
+
+
+def _data(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    texts, labels = [], []
+    for k in range(n):
+        y = k % 2
+        words = [(POS if y else NEG)[int(torch.randint(5, (1,), generator=g))]]
+        words += [WORDS[int(i)] for i in torch.randint(len(WORDS), (int(torch.randint(1, 6, (1,), generator=g)),),
+                                                         generator=g)]
+        texts.append(" ".join(words))
+        labels.append(str(y))
+    return TextDataset(texts, labels, "tiny", ["0", "1"])
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("teacher"), labels=("0", "1"))
+
+
+def _batch_loss(student, teacher, cache, rows, cfg):
+    ids, mask, types = teacher.collate(cache.enc, rows)
+    out = student(ids, mask, types, heads="all")
+    return distillation_loss(out.layer_logits, cache.log_probs[:, rows], cache.labels[rows], cfg.method, cfg.weights)
+
+
+@pytest.mark.parametrize("kind,method", [("bert", "ukd-il"), ("bert", "ukd-cg"), ("bilstm", "ukd-ca"),
+                                         ("gated-cnn", "ukd-ca"), ("bert", "kd")])
+def test_a_distillation_step_lowers_the_loss(teacher, kind, method):
+    cache = teacher_outputs(teacher, _data(16))
+    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16)
+    student = build_student(teacher, cfg)  # eval mode: no dropout noise in the comparison
+    rows = list(range(16))
+    params = [p for p in student.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-3 if kind == "bert" else 0.1)  # small enough for a descent step
+    before = _batch_loss(student, teacher, cache, rows, cfg)
+    before.total.backward()
+    teacher_before = [p.clone() for p in teacher.parameters()]
+    opt.step()
+    with torch.no_grad():
+        after = _batch_loss(student, teacher, cache, rows, cfg)
+    assert after.total.item() < before.total.item()
+    assert all(torch.equal(a, b) for a, b in zip(teacher_before, teacher.parameters()))
+
+
+@pytest.mark.parametrize("kind,method", [("bert", "ukd-il"), ("bilstm", "ukd-ca"), ("gated-cnn", "ukd-ca"),
+                                         ("bert", "ukd-cg")])
+def test_universal_kd_gradients_reach_the_student_layers_and_pseudo_classifiers(teacher, kind, method):
+    cache = teacher_outputs(teacher, _data(8))
+    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16,
+                        weights=DistillWeights(alpha=0.0, beta=0.0, gamma=1.0))  # L_univ alone
+    student = build_student(teacher, cfg)
+    teacher.zero_grad(set_to_none=True)
+    _batch_loss(student, teacher, cache, list(range(8)), cfg).total.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    layers = student.encoder.model.encoder.layer if kind == "bert" else student.layers
+    distilled = [len(layers) - 1] if method == "ukd-cg" else range(len(layers) - 1)
+    for j in distilled:
+        for part in (layers[j], student.classifiers[j]):
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+    if method != "ukd-cg":  # IL/CA never train the output classifier through L_univ
+        assert all(p.grad is None or not p.grad.any() for p in student.classifiers[-1].parameters())
+
+
+def test_training_loop_lowers_the_training_loss(teacher):
+    data = _data(64)
+    cache = teacher_outputs(teacher, data)
+    cfg = DistillConfig(student="gated-cnn", method="ukd-ca", num_layers=2, width=16, epochs=4, batch_size=16,
+                        lr=5e-3)
+    student = build_student(teacher, cfg)
+    rows = list(range(64))
+    with torch.no_grad():
+        before = _batch_loss(student, teacher, cache, rows, cfg).total.item()
+    log = train_student(student, teacher.collate, cache, cfg)
+    with torch.no_grad():
+        after = _batch_loss(student, teacher, cache, rows, cfg).total.item()
+    assert log[-1]["step"] == 16 and not student.training
+    assert after < before
+
+
+def test_config_checks_name_the_field():
+    with pytest.raises(ValueError, match="ukd-ca"):
+        DistillConfig(student="bert", method="ukd-ca")
+    with pytest.raises(ValueError, match="ukd-ca"):
+        DistillConfig(student="bilstm", method="ukd-il")
+    with pytest.raises(ValueError, match="2 layers"):
+        DistillConfig(student="bert", method="ukd-il", layers=[3])
+    with pytest.raises(ValueError, match="student"):
+        DistillConfig(student="gpt")
+    assert DistillConfig(student="bilstm", method="kd").lr == 2e-3
+
+
+def _write_tsv(path, data):
+    path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(data.texts, data.raw_labels)))
+
+
+def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path):
+    teacher.save_pretrained(tmp_path / "teacher")
+    _write_tsv(tmp_path / "train.tsv", _data(40))
+    _write_tsv(tmp_path / "dev.tsv", _data(12, seed=1))
+    common = ["distill", "--teacher", str(tmp_path / "teacher"), "--train", str(tmp_path / "train.tsv"),
+              "--dev", str(tmp_path / "dev.tsv"), "--train-size", "32", "--layers", "1,3", "--num-layers", "2",
+              "--width", "16", "--batch-size", "8", "--quiet"]
+    assert main(common + ["--method", "ukd-il", "--out", str(tmp_path / "student"), "--no-share-base"]) == 0
+    student = FastBert.from_pretrained(tmp_path / "student")
+    assert student.num_layers == 2
+    summary = load_student_summary(tmp_path / "student")
+    assert summary.method == "ukd-il" and len(summary.lambdas) == 2 and len(summary.lambdas[0]) == 3
+    assert summary.flops_per_sample < summary.teacher_flops_per_sample
+    assert summary.accuracy == pytest.approx(
+        sum(p.label == y for p, y in zip(student.predict(_data(12, seed=1).texts, speed=0.0),
+                                          _data(12, seed=1).raw_labels)) / 12)
+    report = tmp_path / "r" / "ukd.md"
+    assert main(common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--report-out", str(report),
+                          "--no-png"]) == 0
+    text = report.read_text()
+    for row in ("vanilla KD", "Universal-KD IL", "Universal-KD CG", "Universal-KD CA", "gated CNN", "BiLSTM"):
+        assert row in text
+    runs = json.loads((tmp_path / "r" / "ukd_runs.json").read_text())["runs"]
+    assert len(runs) == 10 * 2
+    assert (tmp_path / "r" / "ukd_lambda.html").is_file()
