@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from .backbone import quiet_transformers
 from .data import TextDataset, load_dataset
 from .training import length_grouped_batches
 from .vocab import VocabConfig, build_tokenizer
@@ -156,9 +157,11 @@ def read_corpus(cfg: PretrainConfig) -> tuple[list[Text], list[dict]]:
         rows = len(data)
         if path in cfg.hold_out:
             data, _ = data.split(cfg.hold_out[path], cfg.seed)
-        kept = [t for t in data.texts
-                if t and t not in seen and not any(s in excluded for s in _flat([t]))]
-        seen.update(kept)
+        kept = []
+        for t in data.texts:
+            if t and t not in seen and not any(s in excluded for s in _flat([t])):
+                kept.append(t)
+                seen.add(t)
         texts += kept
         summary.append({"path": path, "rows": rows, "used": len(kept),
                         "held_out_fraction": cfg.hold_out.get(path)})
@@ -337,7 +340,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
         raise
     bar.close()
 
-    model.save_pretrained(str(out))
+    with quiet_transformers():  # no "Writing model shards" bar
+        model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     result = PretrainResult(str(out), step, running, eval_initial, log[-1].get("eval_loss") if log else None,
                             len(tokenizer), sum(p.numel() for p in model.bert.parameters()),

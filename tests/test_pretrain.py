@@ -1,0 +1,145 @@
+"""Masked-LM pre-training: the loss falls, resuming equals not stopping, and the result is a
+backbone that FastBERT loads and trains."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertForMaskedLM
+
+from fastbert.backbone import LayerwiseEncoder
+from fastbert.data import load_dataset
+from fastbert.model import FastBert
+from fastbert.pretrain import CHECKPOINT, PretrainConfig, pretrain, read_corpus
+from fastbert.training import TrainConfig, train
+from fastbert.vocab import VocabConfig
+
+CORPUS = ["这家酒店的服务很好，房间也很干净。", "房间太小了，服务也很差，不会再来。",
+          "这本书写得很好，值得一读。", "快递很快，东西也不错，很满意。", "质量太差了，用了两天就坏了。",
+          "价格便宜，味道很好，下次还来。", "书的内容很一般，不推荐。", "酒店位置很好，早餐也不错。"]
+
+
+def _corpus_file(tmp_path, rows=CORPUS * 4):
+    path = tmp_path / "corpus.tsv"
+    path.write_text("label\ttext_a\n" + "".join(f"{i % 2}\t{t}\n" for i, t in enumerate(rows)),
+                    encoding="utf-8")
+    return path
+
+
+def _tiny_cfg(tmp_path, out="bert", **kw):
+    corpus = _corpus_file(tmp_path)
+    kw = dict(corpus=[str(corpus)], out=str(tmp_path / out), vocab=VocabConfig(kind="char"),
+              layers=2, hidden=32, heads=2, ffn=64, max_length=32, batch_size=8, lr=3e-3,
+              max_steps=30, eval_fraction=0.0, save_every=10, progress=False) | kw
+    return PretrainConfig(**kw)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pretrain")
+    torch.set_num_threads(1)
+    cfg = _tiny_cfg(tmp, eval_fraction=0.25, max_steps=80, save_every=20)
+    return cfg, pretrain(cfg)
+
+
+def test_pretraining_lowers_the_held_out_mlm_loss(pretrained):
+    cfg, result = pretrained
+    assert result.steps == 80
+    assert result.eval_loss < result.eval_loss_initial - 0.5
+    losses = [e["eval_loss"] for e in result.log]
+    assert losses[-1] < losses[0]
+
+
+def test_output_is_a_backbone_that_fastbert_loads_and_trains(pretrained, tmp_path):
+    cfg, result = pretrained
+    encoder = LayerwiseEncoder.from_pretrained(cfg.out)
+    assert encoder.num_layers == cfg.layers and encoder.hidden_size == cfg.hidden
+    tokenizer = AutoTokenizer.from_pretrained(cfg.out)
+    assert len(tokenizer) == result.vocab_size == encoder.config.vocab_size
+    assert not (Path(cfg.out) / CHECKPOINT).exists()
+    assert json.loads((Path(cfg.out) / "pretrain.json").read_text())["steps"] == 80
+
+    # The encoder holds the pre-trained weights, not a fresh initialisation.
+    mlm = BertForMaskedLM.from_pretrained(cfg.out)
+    for name, weight in encoder.model.named_parameters():
+        assert torch.equal(weight, mlm.bert.get_parameter(name)), name
+
+    backbone = tmp_path / "backbone"
+    shutil.copytree(cfg.out, backbone)
+    data = load_dataset(_corpus_file(tmp_path, CORPUS * 2))
+    model = FastBert.from_backbone(str(backbone), ["0", "1"], max_length=32, classifier_width=16,
+                                   classifier_heads=2)
+    before = [p.detach().clone() for p in model.encoder.parameters()]
+    train(model, TrainConfig(stage="finetune", epochs=1, batch_size=8, lr=1e-3, progress=False), data)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))
+    students = [p.detach().clone() for p in model.students.parameters()]
+    train(model, TrainConfig(stage="distill", epochs=1, batch_size=8, lr=1e-3, progress=False), data)
+    assert any(not torch.equal(a, b) for a, b in zip(students, model.students.parameters()))
+
+    # Saved, then loaded with the backbone directory gone: config.json is enough to rebuild it.
+    model.save_pretrained(tmp_path / "fastbert")
+    shutil.rmtree(backbone)
+    again = FastBert.from_pretrained(tmp_path / "fastbert")
+    texts = CORPUS[:4]
+    for a, b in zip(again.predict(texts, speed=0.0), model.predict(texts, speed=0.0)):
+        assert a.probs == pytest.approx(b.probs, abs=1e-6)
+
+
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
+    torch.set_num_threads(1)
+    straight = _tiny_cfg(tmp_path, out="straight", max_steps=12, save_every=4)
+    pretrain(straight)
+
+    cut = _tiny_cfg(tmp_path, out="cut", max_steps=12, save_every=4)
+
+    def interrupt(step, loss):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cut, on_step=interrupt)
+    assert (tmp_path / "cut" / CHECKPOINT).is_file()
+    with pytest.raises(ValueError, match="--resume"):
+        pretrain(cut)  # never silently starts over
+    result = pretrain(cut, resume=True)
+    assert result.steps == 12
+
+    from safetensors.torch import load_file
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
+def test_resume_refuses_other_model_options(tmp_path):
+    cfg = _tiny_cfg(tmp_path, max_steps=4, save_every=2)
+
+    def interrupt(step, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg, on_step=interrupt)
+    with pytest.raises(ValueError, match="hidden"):
+        pretrain(_tiny_cfg(tmp_path, max_steps=4, save_every=2, hidden=64), resume=True)
+
+
+def test_corpus_drops_labels_excluded_texts_and_held_out_rows(tmp_path):
+    corpus = _corpus_file(tmp_path, CORPUS)
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("label\ttext_a\n1\t" + CORPUS[0] + "\n", encoding="utf-8")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{a}\t{b}\t1\n" for a, b in zip(CORPUS, CORPUS[1:])), encoding="utf-8")
+    cfg = PretrainConfig(corpus=[str(corpus), str(pairs)], out=str(tmp_path / "o"), exclude=[str(dev)],
+                         hold_out={str(pairs): 0.25})
+    texts, summary = read_corpus(cfg)
+    assert CORPUS[0] not in texts and set(CORPUS[1:]) <= set(texts)
+    assert not any(t in ("0", "1") for t in texts)
+    pair_texts = [t for t in texts if isinstance(t, tuple)]
+    # The held-out rows are exactly the dev part of the split `train --dev-fraction 0.25` makes.
+    _, held = load_dataset(pairs).split(0.25, cfg.seed)
+    kept = [t for t in load_dataset(pairs).texts if t not in held.texts and CORPUS[0] not in t]
+    assert pair_texts == kept and 0 < len(kept) < len(CORPUS) - 1 - len(held)
+    assert summary[1]["used"] == len(pair_texts)
