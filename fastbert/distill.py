@@ -174,6 +174,8 @@ class StudentSummary:
     teacher_params: int
     layer_accuracy: list[float] = field(default_factory=list)  # of each student pseudo-classifier
     lambdas: list[list[float]] | None = None
+    # FastBERT students only: [{"speed", "accuracy", "flops_per_sample", "mean_exit_layer"}, ...]
+    early_exit: list[dict] = field(default_factory=list)
     notes: str = ""
 
     def to_dict(self) -> dict:

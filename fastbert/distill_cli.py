@@ -251,9 +251,16 @@ def teacher_scores(teacher, dev: LayerOutputs) -> dict:
 
 
 def save_bert_student(student, teacher, directory: Path, cfg: DistillConfig, result: RunResult,
-                      tscores: dict, data_note: str, record: dict, share_base: bool = True,
-                      fp16: bool = True) -> None:
-    """Save a BERT-style student as a FastBERT model plus its `distill_summary.json`."""
+                      tscores: dict, data_note: str, record: dict, dev_data: TextDataset,
+                      share_base: bool = True, fp16: bool = True) -> None:
+    """Save a BERT-style student as a FastBERT model plus its `distill_summary.json`
+    (with its early-exit accuracy and FLOPs on `dev_data` at a few speeds)."""
+    from .evaluate import all_layer_outputs, sweep
+
+    early = [{"speed": r.speed, "accuracy": r.accuracy, "flops_per_sample": r.flops_per_sample,
+              "mean_exit_layer": r.mean_exit_layer}
+             for r in sweep(student, all_layer_outputs(student, dev_data), [0.0, 0.1, 0.3, 0.5, 0.8])]
+    record = {**record, "early_exit": early}
     student.save_pretrained(directory, dtype=torch.float16 if fp16 else torch.float32,
                             base_weights=teacher.config.backbone if share_base else None, metadata=record)
     s_names, t_names = layer_names(teacher, cfg)
@@ -263,6 +270,7 @@ def save_bert_student(student, teacher, directory: Path, cfg: DistillConfig, res
         flops_per_sample=result.flops_per_sample, params=result.params,
         teacher_accuracy=tscores["accuracy"], teacher_flops_per_sample=tscores["flops_per_sample"],
         teacher_params=tscores["params"], layer_accuracy=result.layer_accuracy, lambdas=result.lambdas,
+        early_exit=early,
         notes=f"seed {cfg.seed}; alpha={cfg.weights.alpha}, beta={cfg.weights.beta}, "
               f"gamma={cfg.weights.gamma}, T={cfg.weights.temperature}; lambdas measured on the dev set"))
 
@@ -292,7 +300,7 @@ def _load(args):
           f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     note = (f"train: {len(train_data)} rows of {args.train} (seeded subset, seed {args.subset_seed}), "
             f"{args.epochs:g} epoch; dev: {args.dev} ({len(dev_data)} rows)")
-    return teacher, train, dev, note
+    return teacher, train, dev, dev_data, note
 
 
 def _config(args, student: str, method: str, seed: int) -> DistillConfig:
@@ -309,7 +317,7 @@ def cmd_distill(args) -> int:
         return cmd_report(args)
     if not args.out:
         raise ValueError("--out: where to save the student (or use --report)")
-    teacher, train, dev, note = _load(args)
+    teacher, train, dev, dev_data, note = _load(args)
     cfg = _config(args, args.student, args.method, args.seed)
     student, result = distil_one(teacher, train, dev, cfg)
     tscores = teacher_scores(teacher, dev)
@@ -317,7 +325,7 @@ def cmd_distill(args) -> int:
     record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "teacher": args.teacher,
               "data": note, "distill": asdict(cfg), "dev": result.to_dict(), "teacher_dev": tscores}
     if cfg.student == "bert":
-        save_bert_student(student, teacher, out, cfg, result, tscores, note, record,
+        save_bert_student(student, teacher, out, cfg, result, tscores, note, record, dev_data,
                           share_base=not args.no_share_base, fp16=not args.fp32)
     else:  # no loader for these yet: keep the scores only
         out.mkdir(parents=True, exist_ok=True)
@@ -446,7 +454,7 @@ def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note
 
 
 def cmd_report(args) -> int:
-    teacher, train, dev, note = _load(args)
+    teacher, train, dev, dev_data, note = _load(args)
     tscores = teacher_scores(teacher, dev)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = [(k, m) for k, m in REPORT_ROWS if k in args.report_students.split(",")]
@@ -471,7 +479,8 @@ def cmd_report(args) -> int:
             if kind == "bert" and method == args.save_method and seed == seeds[0] and args.save_student:
                 record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "teacher": args.teacher,
                           "data": note, "distill": asdict(cfg), "dev": result.to_dict(), "teacher_dev": tscores}
-                save_bert_student(student, teacher, Path(args.save_student), cfg, result, tscores, note, record)
+                save_bert_student(student, teacher, Path(args.save_student), cfg, result, tscores, note, record,
+                                  dev_data)
             runs_path.parent.mkdir(parents=True, exist_ok=True)
             runs_path.write_text(json.dumps({"data": note, "teacher": args.teacher, "teacher_dev": tscores,
                                              "runs": [r.to_dict() for r in results]}, indent=1) + "\n")

@@ -122,6 +122,11 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     summary = load_student_summary(tmp_path / "student")
     assert summary.method == "ukd-il" and len(summary.lambdas) == 2 and len(summary.lambdas[0]) == 3
     assert summary.flops_per_sample < summary.teacher_flops_per_sample
+    # Speed 0 runs every layer, so FastBERT's own evaluation gives the summary's accuracy.
+    assert summary.early_exit[0]["speed"] == 0.0
+    assert summary.early_exit[0]["accuracy"] == pytest.approx(summary.accuracy)
+    assert [e["mean_exit_layer"] for e in summary.early_exit] == sorted(
+        (e["mean_exit_layer"] for e in summary.early_exit), reverse=True)
     assert summary.accuracy == pytest.approx(
         sum(p.label == y for p, y in zip(student.predict(_data(12, seed=1).texts, speed=0.0),
                                           _data(12, seed=1).raw_labels)) / 12)
