@@ -89,3 +89,20 @@ def sweep(model, outputs: LayerOutputs, speeds: Sequence[float],
         results.append(_summarise(s, exit_layer, probs.argmax(-1), outputs.labels, outputs.num_tokens,
                                   model.cost, model.num_layers, None))
     return results
+
+
+@torch.inference_mode()
+def time_plain_forward(model, data: TextDataset, batch_size: int = 32) -> float:
+    """Seconds for the plain model (all layers + teacher only, no students) over `data`,
+    batched like `predict` (sorted by length). The 'full model' reference of the tables."""
+    enc = model.tokenize(data.texts)
+    order = sorted(range(len(data)), key=lambda r: -len(enc["input_ids"][r]))
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    for k in range(0, len(order), batch_size):
+        ids, mask, types = model.collate(enc, order[k:k + batch_size])
+        model(ids, mask, types, heads="teacher").teacher_logits.softmax(-1).cpu()
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    return seconds

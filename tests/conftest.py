@@ -9,7 +9,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).parent))  # for `tiny`
 
+import torch  # noqa: E402
+
 from tiny import tiny_model  # noqa: E402
+
+# Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads waiting
+# for each other make every small op slow.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

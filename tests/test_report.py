@@ -1,0 +1,47 @@
+"""The evaluation report on the tiny model: tables, curves and figure files."""
+import json
+
+import pytest
+
+from fastbert.data import TextDataset
+from fastbert.evaluate import all_layer_outputs, sweep
+from fastbert.report import build_report, luha_bins
+
+
+@pytest.fixture
+def data_file(tmp_path, texts):
+    f = tmp_path / "dev.tsv"
+    f.write_text("text\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts * 3)))
+    return f
+
+
+def test_report_has_every_row_and_figure(model, tmp_path, data_file):
+    model.save_pretrained(tmp_path / "m")
+    model.save_pretrained(tmp_path / "joint")
+    out = tmp_path / "reports" / "tiny.md"
+    text = build_report(str(tmp_path / "m"), str(data_file), out, [str(tmp_path / "m")], str(tmp_path / "joint"),
+                        timing=True, png=False)
+    for needle in ("Full model", "FastBERT speed=0.1", "FastBERT speed=0.5", "FastBERT speed=0.8", "Static: first",
+                   "without self-distillation", "without adaptive inference", "fig3.html", "fig4_luha.html", "fig6.html"):
+        assert needle in text
+    for stem in ("fig3", "fig4_luha", "fig6"):
+        assert (out.parent / f"tiny_{stem}.html").is_file()
+    assert (out.parent / "plotly.min.js").is_file()
+    numbers = json.loads((out.parent / "tiny.json").read_text())
+    assert [r["speed"] for r in numbers["curve"]][:3] == [0.0, 0.05, 0.1] and len(numbers["curve"]) == 21
+    assert numbers["table"][0]["speedup"] == 1.0 and numbers["table"][0]["ms_b1"] > 0
+
+
+def test_luha_bins_count_every_sample(model, texts):
+    outputs = all_layer_outputs(model, TextDataset(texts, [str(i % 2) for i in range(len(texts))], "t"))
+    centers, acc, counts = luha_bins(outputs, 0)
+    assert sum(counts) == len(texts) and len(centers) == len(acc) == 10
+    assert all(a is None or 0 <= a <= 100 for a in acc)
+
+
+def test_sweep_speed_zero_is_the_teacher_and_speedup_rises(model, texts):
+    data = TextDataset(texts, [str(i % 2) for i in range(len(texts))], "t")
+    outputs = all_layer_outputs(model, data)
+    results = sweep(model, outputs, [0.0, 0.5, 1.0])
+    assert results[0].mean_exit_layer == model.num_layers
+    assert [r.flops_speedup for r in results] == sorted(r.flops_speedup for r in results)
