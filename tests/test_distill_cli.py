@@ -139,3 +139,13 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     runs = json.loads((tmp_path / "r" / "ukd_runs.json").read_text())["runs"]
     assert len(runs) == 10 * 2
     assert (tmp_path / "r" / "ukd_lambda.html").is_file()
+    assert "## Does Universal-KD beat vanilla KD here?" in text
+    # Regenerating (from the saved runs) keeps the hand-written notes and gives the same table.
+    from fastbert.distill_cli import NOTES_BEGIN, NOTES_END
+
+    notes = f"{NOTES_BEGIN}\nwhat was checked\n{NOTES_END}"
+    report.write_text(text + notes + "\n")
+    assert main(common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--report-out", str(report),
+                          "--no-png", "--resume"]) == 0
+    again = report.read_text()
+    assert notes in again and again.split("Regenerate:")[0] == text.split("Regenerate:")[0]
