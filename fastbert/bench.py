@@ -1,0 +1,631 @@
+"""`python -m fastbert bench`: measured wall-clock speedup next to FLOPs speedup.
+
+For every workload (the data file, and synthetic texts of fixed token lengths), batch size and
+speed it reports accuracy, mean exit layer and FLOPs speedup (from `fastbert.evaluate`), and
+the wall-clock speedup against three references timed in the same run:
+  (a) the same FastBERT model at speed 0 (every layer and every classifier);
+  (b) a plain `AutoModelForSequenceClassification` with the same encoder weights, fed the same
+      length-sorted, pre-tokenized batches: what a user would otherwise run;
+  (c) the transformers `pipeline("text-classification")` on that plain model (texts in, labels
+      out; its time includes its own tokenization, so it is compared with FastBERT's model time
+      plus tokenization time).
+
+Method: the model is timed on pre-tokenized, pre-collated batches; tokenization and collation are
+timed on their own. All configurations of one (workload, batch size) run round-robin, once per
+round, after one untimed warm-up each; medians of the rounds are reported.
+
+Example:
+    python -m fastbert bench --model assets/models/sst2-minilm --data ../shared/data/sst2/dev.tsv
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from .data import TextDataset, load_dataset
+from .evaluate import all_layer_outputs, sweep
+from .inference import adaptive_forward
+from .uncertainty import decide_exits, get_criterion
+
+DEFAULT_MODEL = "assets/models/sst2-minilm"
+DEFAULT_DATA = "../shared/data/sst2/dev.tsv"
+DEFAULT_OUT = "assets/reports/bench.md"
+SPEEDS = (0.0, 0.1, 0.3, 0.5, 0.8)
+TARGET_SPEED = 0.5
+# The issue's targets: (what, limit). Checked on the data file's workload only.
+TARGET_OVERHEAD = 1.10  # speed-0 time / plain-model time, at most
+TARGET_RATIO_B1 = 0.85  # wall-clock / FLOPs speedup at speed 0.5, batch 1, at least
+TARGET_RATIO_B32 = 0.75  # the same, batch 32 (CPU)
+TARGET_RATIO_B32_GPU = 0.60  # the same, batch 32, on a GPU
+TARGET_APP_P50_MS = 60.0  # server-side /classify p50
+
+
+@dataclass
+class BenchConfig:
+    """What to measure. Example: `BenchConfig(model="assets/models/sst2-minilm", repeats=3)`."""
+
+    model: str = DEFAULT_MODEL
+    data: str | None = DEFAULT_DATA
+    lengths: list[int] = field(default_factory=lambda: [8, 32, 64, 128])
+    speeds: list[float] = field(default_factory=lambda: list(SPEEDS))
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
+    repeats: int = 5
+    min_repeats: int = 3
+    seconds_per_config: float = 15.0  # a configuration slower than this / repeats gets fewer repeats
+    b1_samples: int = 300  # batch 1 runs on this many rows of the data file (evenly spaced); 0: all
+    synthetic_samples: int = 64
+    threads: int = 2
+    device: str = "cpu"
+    pipeline: bool = True
+    app: bool = True
+    app_requests: int = 50
+    app_clients: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.speeds or any(not 0.0 <= s <= 1.0 for s in self.speeds):
+            raise ValueError(f"speeds: each in [0, 1], got {self.speeds}")
+        if 0.0 not in self.speeds:
+            raise ValueError("speeds: must include 0 (reference (a))")
+        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
+            raise ValueError(f"batch_sizes: each at least 1, got {self.batch_sizes}")
+        if any(n < 3 for n in self.lengths):
+            raise ValueError(f"lengths: token counts of at least 3 ([CLS] word [SEP]), got {self.lengths}")
+        if self.repeats < 1 or self.min_repeats < 1:
+            raise ValueError(f"repeats and min_repeats: at least 1, got {self.repeats}, {self.min_repeats}")
+        if self.threads < 0:
+            raise ValueError(f"threads: 0 (torch's default) or more, got {self.threads}")
+        if self.synthetic_samples < 1 and self.lengths:
+            raise ValueError("synthetic_samples: at least 1 when lengths are given")
+
+
+@dataclass
+class SpeedRow:
+    """One speed of one (workload, batch size). Times are medians, in ms per sample."""
+
+    speed: float
+    accuracy: float | None
+    mean_exit_layer: float
+    flops_speedup: float
+    ms_per_sample: float
+    repeats: int
+    vs_speed0: float  # (a) time / this time
+    vs_plain: float  # (b) time / this time
+    vs_pipeline: float | None  # (c) time / (this time + tokenization time)
+    exit_mismatches: int  # timed run's exits that differ from fastbert.evaluate's (expected 0)
+
+    @property
+    def wall_over_flops(self) -> float:
+        """Wall-clock speedup against the plain model over FLOPs speedup (FLOPs are counted
+        against that same full model)."""
+        return self.vs_plain / self.flops_speedup
+
+
+@dataclass
+class GroupResult:
+    """All configurations of one workload at one batch size, timed round-robin together."""
+
+    workload: str
+    batch_size: int
+    samples: int
+    mean_tokens: float
+    tokenize_ms: float  # model.tokenize, per sample
+    collate_ms: float  # length sort + padding into tensors, per sample
+    plain_ms: float  # reference (b), per sample
+    pipeline_ms: float | None  # reference (c), per sample, tokenization included
+    repeats: dict[str, int]
+    rows: list[SpeedRow]
+
+    def row(self, speed: float) -> SpeedRow:
+        return next(r for r in self.rows if r.speed == speed)
+
+    @property
+    def speed0_over_plain(self) -> float:
+        return self.row(0.0).ms_per_sample / self.plain_ms
+
+
+@dataclass
+class BenchResult:
+    config: dict
+    command: str
+    machine: dict
+    groups: list[GroupResult]
+    app: dict | None
+    notes: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----- measurement primitives ------------------------------------------------------------------
+def median(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("median of no values")
+    return float(statistics.median(values))
+
+
+def plan_repeats(warmup_seconds: float, repeats: int, min_repeats: int, seconds_per_config: float) -> int:
+    """Repeats for a configuration whose warm-up took `warmup_seconds`: `repeats`, or fewer (but
+    at least `min_repeats`) for one that would otherwise take longer than `seconds_per_config`.
+
+    >>> plan_repeats(0.1, 5, 3, 15.0), plan_repeats(10.0, 5, 3, 15.0)
+    (5, 3)
+    """
+    affordable = int(seconds_per_config // max(warmup_seconds, 1e-9))
+    return max(min(min_repeats, repeats), min(repeats, affordable))
+
+
+def interleaved(runs: dict[str, Callable[[], object]], repeats: int, min_repeats: int = 3,
+                seconds_per_config: float = float("inf"),
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Seconds of each run, round-robin: one untimed warm-up each, then rounds in which every run
+    that still needs a repeat runs once; the order rotates by one each round so that no run is
+    always first after another. Slow runs get fewer repeats (see `plan_repeats`).
+
+    >>> times = interleaved({"a": lambda: None, "b": lambda: None}, repeats=3)
+    >>> [len(t) for t in times.values()]
+    [3, 3]
+    """
+    names = list(runs)
+    counts = {}
+    for name in names:
+        start = clock()
+        runs[name]()
+        counts[name] = plan_repeats(clock() - start, repeats, min_repeats, seconds_per_config)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(max(counts.values(), default=0)):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            if len(times[name]) < counts[name]:
+                start = clock()
+                runs[name]()
+                times[name].append(clock() - start)
+    return times
+
+
+# ----- workloads -----------------------------------------------------------------------------
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """k row indices spread over range(n) (all of them when k <= 0 or k >= n).
+
+    >>> evenly_spaced(10, 4)
+    [0, 2, 5, 7]
+    """
+    if k <= 0 or k >= n:
+        return list(range(n))
+    return [i * n // k for i in range(k)]
+
+
+def synthetic_texts(tokenizer, words: Sequence[str], num_tokens: int, count: int) -> list[str]:
+    """`count` texts of exactly `num_tokens` tokens ([CLS] and [SEP] included), made of
+    consecutive `words` (cycled). A word that does not fit in what is left is skipped; a text
+    that cannot be filled exactly is an error.
+
+    >>> from transformers import AutoTokenizer                               # doctest: +SKIP
+    >>> tok = AutoTokenizer.from_pretrained("bert-base-uncased")             # doctest: +SKIP
+    >>> len(tok(synthetic_texts(tok, ["a", "fine", "film"], 8, 1)[0])["input_ids"])  # doctest: +SKIP
+    8
+    """
+    specials = len(tokenizer("")["input_ids"])
+    want = num_tokens - specials
+    lengths = [len(ids) for ids in tokenizer(list(words), add_special_tokens=False)["input_ids"]]
+    usable = [(w, n) for w, n in zip(words, lengths) if n > 0]
+    if not any(n == 1 for _, n in usable):
+        raise ValueError("synthetic_texts: need at least one single-token word to fill texts exactly")
+    texts, k = [], 0
+    for _ in range(count):
+        out, have, tries = [], 0, 0
+        while have < want:
+            w, n = usable[k % len(usable)]
+            k += 1
+            tries += 1
+            if have + n <= want:
+                out.append(w)
+                have += n
+            elif tries > 50 * len(usable):
+                raise ValueError(f"synthetic_texts: cannot fill {num_tokens} tokens exactly")
+        texts.append(" ".join(out))
+    return texts
+
+
+def corpus_words(data: TextDataset | None, fallback: Sequence[str]) -> list[str]:
+    """Whitespace-separated words of a dataset's texts (or `fallback` without data)."""
+    if data is None:
+        return list(fallback)
+    words = []
+    for t in data.texts:
+        for part in (t if isinstance(t, tuple) else (t,)):
+            words.extend(part.split())
+    return words
+
+
+@dataclass
+class Workload:
+    """Texts (with labels or not) timed at one batch size."""
+
+    name: str
+    data: TextDataset
+    batch_size: int
+
+
+def build_workloads(cfg: BenchConfig, model, data: TextDataset | None) -> list[Workload]:
+    """The data file at each batch size (batch 1 on a spread-out subset when asked), then the
+    synthetic lengths at each batch size."""
+    out = []
+    if data is not None:
+        name = Path(data.source).parent.name + "/" + Path(data.source).name
+        for bs in cfg.batch_sizes:
+            rows = evenly_spaced(len(data), cfg.b1_samples) if bs == 1 else list(range(len(data)))
+            label = name if len(rows) == len(data) else f"{name} ({len(rows)} of {len(data)} rows)"
+            out.append(Workload(label, data.subset(rows), bs))
+    words = corpus_words(data, model.tokenizer.get_vocab().keys())
+    for n in cfg.lengths:
+        texts = synthetic_texts(model.tokenizer, words, min(n, model.config.max_length), cfg.synthetic_samples)
+        for bs in cfg.batch_sizes:
+            out.append(Workload(f"synthetic, {n} tokens", TextDataset(texts, None, f"synthetic-{n}"), bs))
+    return out
+
+
+# ----- the references ------------------------------------------------------------------------
+def plain_classifier(model):
+    """Reference (b): `AutoModelForSequenceClassification` built from the FastBERT backbone's
+    config, with the same encoder weights. Its own head (pooler + linear) is untrained: it is a
+    timing reference, its predictions mean nothing.
+
+    >>> hf = plain_classifier(model)                                          # doctest: +SKIP
+    >>> hf(input_ids=ids, attention_mask=mask).logits.shape                   # doctest: +SKIP
+    torch.Size([B, num_labels])
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from .backbone import quiet_transformers
+
+    config = copy.deepcopy(model.encoder.config)
+    config.num_labels = model.config.num_labels
+    config.id2label = dict(enumerate(model.config.labels))
+    config.label2id = {name: i for i, name in enumerate(model.config.labels)}
+    with quiet_transformers():
+        hf = AutoModelForSequenceClassification.from_config(config)
+    weights = model.encoder.model.state_dict()
+    missing, unexpected = hf.base_model.load_state_dict(weights, strict=False)
+    # FastBERT drops the backbone's pooler; everything else must be copied.
+    bad = [k for k in missing if not k.startswith("pooler.")]
+    if unexpected or bad:
+        raise RuntimeError(f"encoder weights do not fit the plain model: missing {bad}, unexpected {unexpected}")
+    return hf.to(device=model.device, dtype=next(model.parameters()).dtype).eval()
+
+
+def text_pipeline(model, hf):
+    """Reference (c): transformers' text-classification pipeline on the plain model."""
+    from transformers import pipeline
+
+    from .backbone import quiet_transformers
+
+    with quiet_transformers():
+        return pipeline("text-classification", model=hf, tokenizer=model.tokenizer, device=model.device)
+
+
+def pipeline_inputs(texts: Sequence) -> list:
+    return [{"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else t for t in texts]
+
+
+# ----- one group -----------------------------------------------------------------------------
+def length_sorted_batches(enc: dict, batch_size: int) -> list[list[int]]:
+    """Rows longest first, cut into batches: how `FastBert.trace` batches."""
+    order = sorted(range(len(enc["input_ids"])), key=lambda r: -len(enc["input_ids"][r]))
+    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) -> GroupResult:
+    """Time every configuration of one workload round-robin and summarise them."""
+    texts, bs, n = work.data.texts, work.batch_size, len(work.data)
+    criterion = get_criterion(model.config.exit_criterion, model.config.patience)
+    enc = model.tokenize(texts)
+    batch_rows = length_sorted_batches(enc, bs)
+    batches = [model.collate(enc, rows) for rows in batch_rows]
+    send_types = model.encoder.uses_token_types
+    last: dict[str, list] = {}
+
+    @torch.inference_mode()
+    def run_plain():
+        for ids, mask, types in batches:
+            hf(input_ids=ids, attention_mask=mask, token_type_ids=types if send_types else None).logits.softmax(-1).cpu()
+
+    def fastbert_run(speed):
+        def run():
+            last[f"speed {speed:g}"] = [adaptive_forward(model, *b, speed, criterion) for b in batches]
+        return run
+
+    runs: dict[str, Callable[[], object]] = {f"speed {s:g}": fastbert_run(s) for s in cfg.speeds}
+    runs["plain"] = run_plain
+    if pipe is not None:
+        inputs = pipeline_inputs(texts)
+        max_length = model.config.max_length
+        runs["pipeline"] = lambda: pipe(inputs, batch_size=bs, truncation=True, max_length=max_length)
+    runs["tokenize"] = lambda: model.tokenize(texts)
+    runs["collate"] = lambda: [model.collate(enc, rows) for rows in length_sorted_batches(enc, bs)]
+    log(f"  {work.name}, batch {bs}: {len(runs)} configurations round-robin ...")
+    times = interleaved(runs, cfg.repeats, cfg.min_repeats, cfg.seconds_per_config)
+    ms = {name: 1000.0 * median(t) / n for name, t in times.items()}
+
+    # Accuracy, exits and FLOPs come from the library, from one all-layers pass.
+    outputs = all_layer_outputs(model, work.data)
+    summaries = sweep(model, outputs, cfg.speeds, criterion)
+    rows = []
+    for s, summary in zip(cfg.speeds, summaries):
+        name = f"speed {s:g}"
+        timed_exit = torch.empty(n, dtype=torch.long)
+        for r, tr in zip(batch_rows, last[name]):
+            timed_exit[r] = tr.exit_layer
+        mismatches = int((timed_exit != decide_exits(outputs.layer_probs, s, criterion)).sum())
+        own = ms[name]
+        rows.append(SpeedRow(
+            speed=s, accuracy=summary.accuracy, mean_exit_layer=summary.mean_exit_layer,
+            flops_speedup=summary.flops_speedup, ms_per_sample=own, repeats=len(times[name]),
+            vs_speed0=ms["speed 0"] / own, vs_plain=ms["plain"] / own,
+            vs_pipeline=None if pipe is None else ms["pipeline"] / (own + ms["tokenize"]),
+            exit_mismatches=mismatches))
+    mean_tokens = float(outputs.num_tokens.double().mean())
+    return GroupResult(work.name, bs, n, mean_tokens, ms["tokenize"], ms["collate"], ms["plain"],
+                       ms.get("pipeline"), {k: len(v) for k, v in times.items()}, rows)
+
+
+# ----- machine, app, report ------------------------------------------------------------------
+def describe_machine(device: str = "cpu") -> dict:
+    """CPU model, cores, torch threads, load average, library versions."""
+    import transformers
+
+    cpu, cores = platform.processor() or "unknown", set()
+    try:
+        physical = None
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "model name":
+                cpu = value
+            elif key == "physical id":
+                physical = value
+            elif key == "core id":
+                cores.add((physical, value))
+    except OSError:
+        pass
+    out = {"cpu": cpu, "logical_cpus": os.cpu_count(), "physical_cores": len(cores) or None,
+           "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+           "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+           "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
+           "torch": torch.__version__, "transformers": transformers.__version__, "device": device}
+    if device.startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
+
+
+def run_app_benchmark(cfg: BenchConfig, log=print) -> dict | None:
+    """Run benchmarks/app_latency.py (a subprocess that launches app.py) and return its JSON.
+    None when there is no app.py beside the current directory."""
+    script = Path("benchmarks/app_latency.py")
+    if not Path("app.py").is_file() or not script.is_file():
+        log("  app: no app.py or benchmarks/app_latency.py here; skipped")
+        return None
+    cmd = [sys.executable, str(script), "--model", cfg.model, "--requests", str(cfg.app_requests),
+           "--clients", str(cfg.app_clients), "--json"]
+    if cfg.data:
+        cmd += ["--data", cfg.data]
+    if cfg.threads:
+        cmd += ["--threads", str(cfg.threads)]
+    log("  app: " + shlex.join(cmd))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_bench(cfg: BenchConfig, command: str = "", log=print) -> BenchResult:
+    """Load the model and data, measure every group, then the app. See the module docstring."""
+    from .model import FastBert
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    machine = describe_machine(cfg.device)
+    model = FastBert.from_pretrained(cfg.model).to(cfg.device).eval()
+    data = load_dataset(cfg.data) if cfg.data else None
+    hf = plain_classifier(model)
+    pipe = text_pipeline(model, hf) if cfg.pipeline else None
+    notes = [
+        "(b) and (c) share FastBERT's encoder weights but have the standard untrained pooler + linear "
+        "head: they are timing references; their accuracy is not reported.",
+        "Model times are on pre-tokenized, pre-collated batches (length-sorted, as `FastBert.predict` "
+        "batches). (c) is texts in, labels out, in data order, so its time includes tokenization; "
+        "its speedup column divides by FastBERT's model time plus tokenization time.",
+        "Wall/FLOPs = (wall-clock speedup against (b)) / FLOPs speedup; both count against the "
+        "full model.",
+    ]
+    if data is not None and 1 in cfg.batch_sizes and 0 < cfg.b1_samples < len(data):
+        notes.append(f"Batch 1 on the data file runs on {cfg.b1_samples} evenly spaced rows (to keep the "
+                     "run short); batch 32 runs on all rows.")
+    groups = [measure_group(model, hf, pipe, w, cfg, log) for w in build_workloads(cfg, model, data)]
+    if any(r.exit_mismatches for g in groups for r in g.rows):
+        notes.append("Some timed exits differ from fastbert.evaluate's decisions (see exit_mismatches in "
+                     "the JSON): batched float differences at the threshold.")
+    app = run_app_benchmark(cfg, log) if cfg.app else None
+    machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return BenchResult(asdict(cfg), command, machine, groups, app, notes)
+
+
+def _f(x, fmt="{:.2f}", none="–") -> str:
+    return none if x is None else fmt.format(x)
+
+
+def results_table(groups: Sequence[GroupResult]) -> str:
+    """One markdown row per (workload, batch size, speed)."""
+    out = ["| workload | batch | speed | accuracy | mean exit layer | FLOPs speedup | ms / sample | "
+           "× vs (a) speed 0 | × vs (b) plain | × vs (c) pipeline | wall / FLOPs |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for g in groups:
+        for r in g.rows:
+            acc = None if r.accuracy is None else 100 * r.accuracy
+            out.append(f"| {g.workload} | {g.batch_size} | {r.speed:g} | {_f(acc, '{:.2f}%')} | "
+                       f"{r.mean_exit_layer:.2f} | {r.flops_speedup:.2f}× | {r.ms_per_sample:.2f} | "
+                       f"{r.vs_speed0:.2f}× | {r.vs_plain:.2f}× | {_f(r.vs_pipeline, '{:.2f}×')} | "
+                       f"{100 * r.wall_over_flops:.0f}% |")
+    return "\n".join(out)
+
+
+def references_table(groups: Sequence[GroupResult]) -> str:
+    out = ["| workload | batch | samples | mean tokens | tokenize ms / sample | collate ms / sample | "
+           "(b) plain ms / sample | (c) pipeline ms / sample | speed 0 / (b) | repeats (min–max) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for g in groups:
+        reps = g.repeats.values()
+        out.append(f"| {g.workload} | {g.batch_size} | {g.samples} | {g.mean_tokens:.1f} | {g.tokenize_ms:.3f} | "
+                   f"{g.collate_ms:.3f} | {g.plain_ms:.2f} | {_f(g.pipeline_ms)} | "
+                   f"{100 * g.speed0_over_plain:.0f}% | {min(reps)}–{max(reps)} |")
+    return "\n".join(out)
+
+
+def target_checks(result: BenchResult) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for the issue's targets, on the data file's workload."""
+    gpu = result.machine.get("device", "cpu").startswith("cuda")
+    data_groups = [g for g in result.groups if not g.workload.startswith("synthetic")]
+    checks = []
+    for g in data_groups:
+        checks.append((f"speed 0 at most {100 * (TARGET_OVERHEAD - 1):.0f}% slower than (b), batch {g.batch_size}",
+                       f"{100 * (g.speed0_over_plain - 1):+.1f}%", g.speed0_over_plain <= TARGET_OVERHEAD))
+        if TARGET_SPEED in [r.speed for r in g.rows] and g.batch_size in (1, 32):
+            limit = TARGET_RATIO_B1 if g.batch_size == 1 else (TARGET_RATIO_B32_GPU if gpu else TARGET_RATIO_B32)
+            r = g.row(TARGET_SPEED)
+            checks.append((f"batch {g.batch_size}, speed {TARGET_SPEED:g}: wall-clock ≥ {100 * limit:.0f}% of FLOPs speedup",
+                           f"{r.vs_plain:.2f}× of {r.flops_speedup:.2f}× = {100 * r.wall_over_flops:.0f}%",
+                           r.wall_over_flops >= limit))
+    app = result.app or {}
+    if "single" in app:
+        p50 = app["single"]["server_ms"]["p50"]
+        checks.append((f"/classify p50 under {TARGET_APP_P50_MS:.0f} ms server-side", f"{p50:.1f} ms",
+                       p50 < TARGET_APP_P50_MS))
+    return checks
+
+
+def app_table(app: dict) -> str:
+    if "error" in app:
+        return f"The app benchmark failed: {' '.join(app['error'])}"
+    out = [f"- Model: `{app['model']}`; app threads: {app.get('threads', 'default')}.",
+           f"- Cold start (process launch to first `/classify` answer): {app['cold_start_s']:.1f} s "
+           f"(HTTP up after {app['http_up_s']:.1f} s).",
+           f"- Peak resident memory (VmHWM): {app['vmhwm_after_first_answer_mb']:.0f} MB with the model loaded "
+           f"and one answer given; {app['vmhwm_end_mb']:.0f} MB after the load test.",
+           "", "| /classify | requests | server p50 ms | server p95 ms | client p50 ms | client p95 ms | requests / s |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, label in (("single", "1 client, one after another"), ("concurrent", f"{app.get('clients', 16)} clients at once")):
+        if key in app:
+            s = app[key]
+            out.append(f"| {label} | {s['requests']} | {s['server_ms']['p50']:.1f} | {s['server_ms']['p95']:.1f} | "
+                       f"{s['client_ms']['p50']:.1f} | {s['client_ms']['p95']:.1f} | {s['requests_per_s']:.1f} |")
+    out += ["", "Server-side: the `latency_ms` the app reports in each answer (the model's `predict` call, "
+                "inside the model lock). Client-side: the `gradio_client` round trip, queueing included."]
+    return "\n".join(out)
+
+
+def markdown_report(result: BenchResult) -> str:
+    m, c = result.machine, result.config
+    lines = [
+        "# Benchmark: wall-clock next to FLOPs",
+        "",
+        f"Command: `{result.command}`",
+        "",
+        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m.get('physical_cores') or '?'} cores), "
+        f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}; torch {m['torch']} with "
+        f"{m['torch_threads']} threads (interop {m['torch_interop_threads']}), transformers {m['transformers']}, "
+        f"Python {m['python']}. Load average at start {m['load_average']}, at end {m.get('load_average_end')}.",
+        "",
+        f"Model `{c['model']}`, data `{c['data']}`; speeds {c['speeds']}; repeats {c['repeats']} "
+        f"(at least {c['min_repeats']} for slow configurations), interleaved round-robin, medians.",
+        "",
+        "## Results",
+        "",
+        results_table(result.groups),
+        "",
+        "## References and input preparation",
+        "",
+        references_table(result.groups),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for what, measured, met in target_checks(result):
+        lines.append(f"| {what} | {measured} | {'yes' if met else 'no'} |")
+    if result.app is not None:
+        lines += ["", "## App", "", app_table(result.app)]
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+# ----- command line --------------------------------------------------------------------------
+def _floats(s: str) -> list[float]:
+    return [float(x) for x in s.split(",") if x.strip()]
+
+
+def _ints(s: str) -> list[int]:
+    return [int(x) for x in s.split(",") if x.strip()]
+
+
+def cmd_bench(args) -> int:
+    cfg = BenchConfig(model=args.model, data=None if args.data in ("", "none") else args.data,
+                      lengths=_ints(args.lengths), speeds=_floats(args.speeds), batch_sizes=_ints(args.batch_sizes),
+                      repeats=args.repeats, min_repeats=args.min_repeats, seconds_per_config=args.seconds_per_config,
+                      b1_samples=args.b1_samples, synthetic_samples=args.synthetic_samples, threads=args.threads,
+                      device=args.device, pipeline=not args.no_pipeline, app=not args.no_app,
+                      app_requests=args.app_requests, app_clients=args.app_clients)
+    if not Path(cfg.model).is_dir():
+        raise FileNotFoundError(f"{cfg.model}: no such model directory (train it, or pass --model)")
+    command = "python -m fastbert " + shlex.join(sys.argv[1:])
+    start = time.perf_counter()
+    result = run_bench(cfg, command, log=lambda s: print(s, file=sys.stderr, flush=True))
+    report = markdown_report(result)
+    report += f"\nThe benchmark took {time.perf_counter() - start:.0f} s.\n"
+    print(report)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report)
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="wall-clock speedup next to FLOPs speedup, against plain "
+                                            "transformers; app latency and memory")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--data", default=DEFAULT_DATA, help="labeled data file ('none': synthetic texts only)")
+    p.add_argument("--lengths", default="8,32,64,128", help="synthetic text lengths in tokens ('' for none)")
+    p.add_argument("--speeds", default=",".join(f"{s:g}" for s in SPEEDS))
+    p.add_argument("--batch-sizes", default="1,32")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--min-repeats", type=int, default=3)
+    p.add_argument("--seconds-per-config", type=float, default=15.0,
+                   help="a configuration whose warm-up times --repeats exceeds this gets fewer repeats")
+    p.add_argument("--b1-samples", type=int, default=300, help="rows of the data file timed at batch 1 (0: all)")
+    p.add_argument("--synthetic-samples", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-pipeline", action="store_true", help="skip reference (c)")
+    p.add_argument("--no-app", action="store_true", help="skip the app (cold start, latency, memory)")
+    p.add_argument("--app-requests", type=int, default=50)
+    p.add_argument("--app-clients", type=int, default=16)
+    p.add_argument("--out", default=DEFAULT_OUT, help="markdown report ('' for none)")
+    p.add_argument("--json", default=None, help="also write every number as JSON here")
+    p.set_defaults(func=cmd_bench)
