@@ -164,8 +164,8 @@ def plan_repeats(warmup_seconds: float, repeats: int, min_repeats: int, seconds_
     >>> plan_repeats(0.1, 5, 3, 15.0), plan_repeats(10.0, 5, 3, 15.0)
     (5, 3)
     """
-    affordable = int(seconds_per_config // max(warmup_seconds, 1e-9))
-    return max(min(min_repeats, repeats), min(repeats, affordable))
+    affordable = seconds_per_config / max(warmup_seconds, 1e-9)
+    return max(min(min_repeats, repeats), min(repeats, int(min(affordable, repeats))))
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeats: int, min_repeats: int = 3,
@@ -433,10 +433,18 @@ def run_app_benchmark(cfg: BenchConfig, log=print) -> dict | None:
 
 def run_bench(cfg: BenchConfig, command: str = "", log=print) -> BenchResult:
     """Load the model and data, measure every group, then the app. See the module docstring."""
-    from .model import FastBert
-
+    threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    try:
+        return _run_bench(cfg, command, log)
+    finally:
+        torch.set_num_threads(threads_before)  # a caller's setting outlives the benchmark
+
+
+def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
+    from .model import FastBert
+
     machine = describe_machine(cfg.device)
     model = FastBert.from_pretrained(cfg.model).to(cfg.device).eval()
     data = load_dataset(cfg.data) if cfg.data else None
@@ -453,7 +461,7 @@ def run_bench(cfg: BenchConfig, command: str = "", log=print) -> BenchResult:
     ]
     if data is not None and 1 in cfg.batch_sizes and 0 < cfg.b1_samples < len(data):
         notes.append(f"Batch 1 on the data file runs on {cfg.b1_samples} evenly spaced rows (to keep the "
-                     "run short); batch 32 runs on all rows.")
+                     "run short); the other batch sizes run on all rows.")
     groups = [measure_group(model, hf, pipe, w, cfg, log) for w in build_workloads(cfg, model, data)]
     if any(r.exit_mismatches for g in groups for r in g.rows):
         notes.append("Some timed exits differ from fastbert.evaluate's decisions (see exit_mismatches in "
@@ -581,6 +589,20 @@ def _ints(s: str) -> list[int]:
     return [int(x) for x in s.split(",") if x.strip()]
 
 
+def explicit_command(cfg: BenchConfig, out: str | None, json_path: str | None) -> str:
+    """The command line that repeats this run, every option spelled out."""
+    parts = ["python", "-m", "fastbert", "bench", "--model", cfg.model, "--data", cfg.data or "none",
+             "--lengths", ",".join(map(str, cfg.lengths)), "--speeds", ",".join(f"{s:g}" for s in cfg.speeds),
+             "--batch-sizes", ",".join(map(str, cfg.batch_sizes)), "--repeats", str(cfg.repeats),
+             "--min-repeats", str(cfg.min_repeats), "--seconds-per-config", f"{cfg.seconds_per_config:g}",
+             "--b1-samples", str(cfg.b1_samples), "--synthetic-samples", str(cfg.synthetic_samples),
+             "--threads", str(cfg.threads), "--device", cfg.device]
+    parts += [] if cfg.pipeline else ["--no-pipeline"]
+    parts += ["--app-requests", str(cfg.app_requests), "--app-clients", str(cfg.app_clients)] if cfg.app else ["--no-app"]
+    parts += ["--out", out or ""] + (["--json", json_path] if json_path else [])
+    return shlex.join(parts)
+
+
 def cmd_bench(args) -> int:
     cfg = BenchConfig(model=args.model, data=None if args.data in ("", "none") else args.data,
                       lengths=_ints(args.lengths), speeds=_floats(args.speeds), batch_sizes=_ints(args.batch_sizes),
@@ -590,7 +612,7 @@ def cmd_bench(args) -> int:
                       app_requests=args.app_requests, app_clients=args.app_clients)
     if not Path(cfg.model).is_dir():
         raise FileNotFoundError(f"{cfg.model}: no such model directory (train it, or pass --model)")
-    command = "python -m fastbert " + shlex.join(sys.argv[1:])
+    command = explicit_command(cfg, args.out, args.json)
     start = time.perf_counter()
     result = run_bench(cfg, command, log=lambda s: print(s, file=sys.stderr, flush=True))
     report = markdown_report(result)

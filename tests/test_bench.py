@@ -1,0 +1,227 @@
+"""The benchmark's logic: scheduling, medians, workloads, references, tables, the command.
+
+No test here asserts a time: timings live in the benchmark's report.
+"""
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastbert import cli
+from fastbert.bench import (BenchConfig, GroupResult, SpeedRow, BenchResult, Workload, build_workloads,
+                            evenly_spaced, interleaved, measure_group, median, plain_classifier, plan_repeats,
+                            references_table, results_table, synthetic_texts, target_checks, text_pipeline)
+from fastbert.data import TextDataset
+from tiny import WORDS, tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _app_latency():
+    spec = importlib.util.spec_from_file_location("app_latency", ROOT / "benchmarks" / "app_latency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeClock:
+    """A clock that only moves when a run says how long it took."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_interleaved_is_round_robin_with_rotation_and_untimed_warmup():
+    clock, calls = FakeClock(), []
+
+    def run(name, seconds):
+        def go():
+            calls.append(name)
+            clock.now += seconds
+        return go
+
+    times = interleaved({"a": run("a", 1.0), "b": run("b", 2.0), "c": run("c", 3.0)}, repeats=3, clock=clock)
+    assert calls == list("abc") + list("abc") + list("bca") + list("cab")
+    assert times == {"a": [1.0] * 3, "b": [2.0] * 3, "c": [3.0] * 3}
+
+
+def test_slow_runs_get_fewer_repeats_but_at_least_the_minimum():
+    clock = FakeClock()
+
+    def run(seconds):
+        def go():
+            clock.now += seconds
+        return go
+
+    times = interleaved({"fast": run(0.1), "slow": run(10.0)}, repeats=5, min_repeats=3,
+                        seconds_per_config=15.0, clock=clock)
+    assert len(times["fast"]) == 5 and len(times["slow"]) == 3
+
+
+def test_plan_repeats_is_bounded_and_never_grows_with_warmup_time():
+    counts = [plan_repeats(w, 7, 2, 10.0) for w in (0.001, 0.5, 1.5, 2.0, 4.0, 9.0, 100.0)]
+    assert all(2 <= c <= 7 for c in counts)
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] == 7 and counts[-1] == 2
+    assert plan_repeats(100.0, 1, 3, 1.0) == 1  # min_repeats never exceeds repeats
+
+
+def test_median():
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    with pytest.raises(ValueError):
+        median([])
+
+
+@pytest.mark.parametrize("n,k", [(10, 4), (872, 300), (5, 5), (5, 9), (7, 0), (3, 1)])
+def test_evenly_spaced_rows(n, k):
+    rows = evenly_spaced(n, k)
+    assert len(rows) == (n if k <= 0 or k >= n else k)
+    assert rows == sorted(set(rows)) and rows[0] == 0 and rows[-1] < n
+
+
+@pytest.mark.parametrize("num_tokens", [3, 8, 17, 32])
+def test_synthetic_texts_have_exactly_the_asked_token_count(model, num_tokens):
+    texts = synthetic_texts(model.tokenizer, WORDS, num_tokens, count=5)
+    assert len(texts) == 5 and len(set(texts)) > 1
+    assert [len(ids) for ids in model.tokenizer(texts)["input_ids"]] == [num_tokens] * 5
+
+
+def test_synthetic_texts_need_a_single_token_word(model):
+    with pytest.raises(ValueError, match="single-token"):
+        synthetic_texts(model.tokenizer, ["good.", "bad!"], 8, 1)  # two tokens each
+
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_plain_model_runs_the_same_encoder(tmp_path, texts, model_type):
+    """Reference (b) has FastBERT's encoder weights: its last hidden state is FastBERT's."""
+    m = tiny_model(tmp_path, model_type=model_type)
+    hf = plain_classifier(m)
+    enc = m.tokenize(texts)
+    ids, mask, types = m.collate(enc, range(len(texts)))
+    types = types if m.encoder.uses_token_types else None
+    with torch.inference_mode():
+        ours = m.hidden_states(ids, mask, types)[-1]
+        theirs = hf.base_model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        assert hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.shape == (len(texts), 2)
+    real = mask.bool()
+    assert torch.allclose(ours[real], theirs[real], atol=1e-5)
+    assert hf.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_pipeline_reference_classifies_texts(model, texts):
+    pipe = text_pipeline(model, plain_classifier(model))
+    out = pipe(texts, batch_size=4, truncation=True, max_length=model.config.max_length)
+    assert len(out) == len(texts) and {o["label"] for o in out} <= {"negative", "positive"}
+
+
+def _labeled(texts):
+    return TextDataset(list(texts), ["1" if i % 2 else "0" for i in range(len(texts))], "tiny/dev.tsv")
+
+
+def test_measure_group_summarises_every_speed_consistently(model, texts):
+    cfg = BenchConfig(model="unused", repeats=2, min_repeats=1, speeds=[0.0, 0.5, 0.9])
+    group = measure_group(model, plain_classifier(model), None, Workload("tiny", _labeled(texts), 4), cfg,
+                          log=lambda s: None)
+    assert [r.speed for r in group.rows] == [0.0, 0.5, 0.9]
+    assert group.samples == len(texts) and group.pipeline_ms is None
+    speed0 = group.row(0.0)
+    assert speed0.mean_exit_layer == model.num_layers and speed0.vs_speed0 == 1.0
+    for r in group.rows:
+        assert r.exit_mismatches == 0  # the timed run made the library's decisions
+        assert r.repeats == 2 and 0.0 <= r.accuracy <= 1.0
+        # every speedup is a ratio of the same medians
+        assert r.vs_speed0 * r.ms_per_sample == pytest.approx(speed0.ms_per_sample)
+        assert r.vs_plain * r.ms_per_sample == pytest.approx(group.plain_ms)
+    exits = [r.mean_exit_layer for r in group.rows]
+    flops = [r.flops_speedup for r in group.rows]
+    assert exits == sorted(exits, reverse=True) and flops == sorted(flops)
+    assert exits[-1] < exits[0]  # the tiny model does exit early, so the rows differ
+
+
+def test_workloads_cover_data_and_lengths(model, texts):
+    cfg = BenchConfig(model="unused", lengths=[8, 16], batch_sizes=[1, 4], b1_samples=3, synthetic_samples=2)
+    works = build_workloads(cfg, model, _labeled(texts))
+    assert [(len(w.data), w.batch_size) for w in works] == [(3, 1), (len(texts), 4), (2, 1), (2, 4), (2, 1), (2, 4)]
+    assert works[0].data.raw_labels is not None and works[2].data.raw_labels is None
+    assert "3 of 9 rows" in works[0].name
+
+
+def _group(workload, bs, speed0_ms, plain_ms, ms_05, flops_05):
+    def row(speed, ms, flops):
+        return SpeedRow(speed, 0.9, 3.0, flops, ms, 3, speed0_ms / ms, plain_ms / ms, None, 0)
+    return GroupResult(workload, bs, 10, 20.0, 0.1, 0.05, plain_ms, None, {"plain": 3},
+                       [row(0.0, speed0_ms, 0.96), row(0.5, ms_05, flops_05)])
+
+
+def test_target_checks_follow_the_limits():
+    ok = _group("sst2/dev.tsv", 32, speed0_ms=1.05, plain_ms=1.0, ms_05=0.4, flops_05=3.0)  # 2.5/3 = 83%
+    bad = _group("sst2/dev.tsv (300 of 872 rows)", 1, speed0_ms=1.2, plain_ms=1.0, ms_05=0.5, flops_05=3.0)  # 67%
+    synth = _group("synthetic, 8 tokens", 1, speed0_ms=5.0, plain_ms=1.0, ms_05=5.0, flops_05=3.0)
+    result = BenchResult({}, "", {"device": "cpu"}, [ok, bad, synth],
+                         {"single": {"server_ms": {"p50": 12.0, "p95": 20.0}}}, [])
+    checks = target_checks(result)
+    assert [met for _, _, met in checks] == [True, True, False, False, True]
+    assert not any("synthetic" in what for what, _, _ in checks)
+    gpu = BenchResult({}, "", {"device": "cuda"}, [_group("d", 32, 1.0, 1.0, 0.45, 3.0)], None, [])  # 74%
+    assert [met for _, _, met in target_checks(gpu)] == [True, True]  # 60% on a GPU
+
+
+def test_tables_have_one_row_per_speed_and_group():
+    groups = [_group("a", 1, 1.0, 1.0, 0.5, 2.0), _group("b", 32, 1.0, 1.0, 0.5, 2.0)]
+    for table, rows in ((results_table(groups), 4), (references_table(groups), 2)):
+        lines = table.splitlines()
+        assert len(lines) == 2 + rows
+        assert len({line.count("|") for line in lines}) == 1  # every row has every column
+
+
+def test_bench_command_writes_report_and_json(tmp_path, texts):
+    m = tiny_model(tmp_path)
+    m.save_pretrained(tmp_path / "model")
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    out, js = tmp_path / "bench.md", tmp_path / "bench.json"
+    threads = torch.get_num_threads()
+    code = cli.main(["bench", "--model", str(tmp_path / "model"), "--data", str(data), "--lengths", "8",
+                     "--synthetic-samples", "3", "--b1-samples", "4", "--batch-sizes", "1,4", "--repeats", "1",
+                     "--min-repeats", "1", "--threads", "1", "--no-app", "--out", str(out), "--json", str(js)])
+    assert code == 0 and torch.get_num_threads() == threads
+    result = json.loads(js.read_text())
+    name = f"{tmp_path.name}/dev.tsv"
+    assert [(g["workload"].split(" ")[0], g["batch_size"]) for g in result["groups"]] == [
+        (name, 1), (name, 4), ("synthetic,", 1), ("synthetic,", 4)]
+    for g in result["groups"]:
+        assert [r["speed"] for r in g["rows"]] == [0.0, 0.1, 0.3, 0.5, 0.8]
+        assert g["pipeline_ms"] is not None and g["tokenize_ms"] > 0
+    assert result["machine"]["torch_threads"] == 1 and result["machine"]["logical_cpus"] == os.cpu_count()
+    report = out.read_text()
+    assert "| target | measured | met |" in report and report.count(f"| {name}") == 2 * 5 + 2  # speed rows + reference rows
+    assert f"--model {tmp_path / 'model'}" in report and "--repeats 1" in report
+
+
+def test_bench_command_rejects_a_missing_model(tmp_path, capsys):
+    assert cli.main(["bench", "--model", str(tmp_path / "nope"), "--no-app"]) == 2
+    assert "no such model directory" in capsys.readouterr().err
+
+
+def test_percentile_is_nearest_rank():
+    app = _app_latency()
+    values = [float(v) for v in range(1, 101)]
+    assert app.percentile(values, 50) == 50.0 and app.percentile(values, 95) == 95.0
+    assert app.percentile([7.0], 95) == 7.0
+    assert app.percentile([3.0, 1.0, 2.0], 100) == 3.0
+    with pytest.raises(ValueError):
+        app.percentile([], 50)
+
+
+def test_memory_of_this_process_is_read_from_proc():
+    app = _app_latency()
+    mem = app.memory_kb(os.getpid())
+    assert 0 < mem["VmRSS"] <= mem["VmHWM"]
