@@ -12,6 +12,9 @@ width, depth and architecture):
 IL sums l(j) over the student's intermediate layers j = 1..M-1, CG takes l(M) only, CA is IL
 with a student of another architecture (same formula). The teacher's pseudo-classifiers are a
 FastBERT model's per-layer classifiers, frozen: their probabilities are always detached here.
+lambda is a function of the student's probabilities too, and gradients flow through it (the
+paper gives no stop-gradient), so the student can also move towards the teacher layers it
+already resembles.
 """
 from __future__ import annotations
 

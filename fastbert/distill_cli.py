@@ -109,11 +109,35 @@ def layer_log_probs(model, collate, enc: dict, batch_size: int = 64) -> torch.Te
     return out
 
 
-def teacher_outputs(teacher, data: TextDataset) -> LayerOutputs:
-    """Tokenize `data` with the teacher's tokenizer and cache the teacher's per-layer outputs."""
+def teacher_outputs(teacher, data: TextDataset, cache_file: Path | None = None) -> LayerOutputs:
+    """Tokenize `data` with the teacher's tokenizer and the teacher's per-layer outputs on it,
+    read from / written to `cache_file` when given (the teacher is frozen: they never change)."""
     enc = teacher.tokenize(data.texts)
     labels = None if data.raw_labels is None else torch.tensor(data.label_ids(teacher.config.labels))
-    return LayerOutputs(enc, layer_log_probs(teacher, teacher.collate, enc), labels)
+    if cache_file is not None and cache_file.is_file():
+        log_probs = torch.load(cache_file)
+        if log_probs.shape[:2] == (teacher.num_layers, len(data)):
+            return LayerOutputs(enc, log_probs, labels)
+    log_probs = layer_log_probs(teacher, teacher.collate, enc)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(log_probs, cache_file)
+    return LayerOutputs(enc, log_probs, labels)
+
+
+def cache_path(cache_dir: str | None, teacher_dir: str, data: TextDataset) -> Path | None:
+    """A file name that changes with the teacher's weights and with the exact texts."""
+    if not cache_dir:
+        return None
+    import hashlib
+
+    weights = Path(teacher_dir) / "model.safetensors"
+    h = hashlib.sha256()
+    h.update(str(Path(teacher_dir).resolve()).encode())
+    h.update(str(weights.stat().st_mtime_ns if weights.is_file() else 0).encode())
+    for t in data.texts:
+        h.update(repr(t).encode())
+    return Path(cache_dir) / f"teacher-{h.hexdigest()[:16]}.pt"
 
 
 def build_student(teacher, cfg: DistillConfig):
@@ -294,8 +318,8 @@ def _load(args):
     train_data = training_subset(load_dataset(args.train), args.train_size, args.subset_seed)
     dev_data = load_dataset(args.dev)
     t0 = time.perf_counter()
-    train = teacher_outputs(teacher, train_data)
-    dev = teacher_outputs(teacher, dev_data)
+    train = teacher_outputs(teacher, train_data, cache_path(args.cache_dir, args.teacher, train_data))
+    dev = teacher_outputs(teacher, dev_data, cache_path(args.cache_dir, args.teacher, dev_data))
     print(f"teacher outputs cached: {len(train_data)} train + {len(dev_data)} dev rows "
           f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     note = (f"train: {len(train_data)} rows of {args.train} (seeded subset, seed {args.subset_seed}), "
@@ -551,6 +575,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache-dir", default="runs/distill-cache",
+                   help="keep the teacher's outputs here between runs ('' for none)")
     p.add_argument("--out", default=None, help="directory for the student (bert: a FastBERT model)")
     p.add_argument("--fp32", action="store_true", help="store weights in float32 (default float16)")
     p.add_argument("--no-share-base", action="store_true",

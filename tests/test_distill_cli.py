@@ -93,6 +93,19 @@ def test_training_loop_lowers_the_training_loss(teacher):
     assert after < before
 
 
+def test_teacher_outputs_cache_round_trip(teacher, tmp_path):
+    data = _data(10)
+    fresh = teacher_outputs(teacher, data, tmp_path / "t.pt")
+    assert (tmp_path / "t.pt").is_file()
+    cached = teacher_outputs(teacher, data, tmp_path / "t.pt")
+    assert torch.equal(fresh.log_probs, cached.log_probs) and torch.equal(fresh.labels, cached.labels)
+    # Each layer's log-probabilities are the teacher's own classifiers' on that text.
+    ids, mask, types = teacher.collate(fresh.enc, [3])
+    with torch.no_grad():
+        direct = teacher(ids, mask, types).layer_logits[:, 0].log_softmax(-1)
+    assert torch.allclose(fresh.log_probs[:, 3], direct, atol=1e-5)
+
+
 def test_config_checks_name_the_field():
     with pytest.raises(ValueError, match="ukd-ca"):
         DistillConfig(student="bert", method="ukd-ca")
@@ -115,7 +128,7 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     _write_tsv(tmp_path / "dev.tsv", _data(12, seed=1))
     common = ["distill", "--teacher", str(tmp_path / "teacher"), "--train", str(tmp_path / "train.tsv"),
               "--dev", str(tmp_path / "dev.tsv"), "--train-size", "32", "--layers", "1,3", "--num-layers", "2",
-              "--width", "16", "--batch-size", "8", "--quiet"]
+              "--width", "16", "--batch-size", "8", "--quiet", "--cache-dir", str(tmp_path / "cache")]
     assert main(common + ["--method", "ukd-il", "--out", str(tmp_path / "student"), "--no-share-base"]) == 0
     student = FastBert.from_pretrained(tmp_path / "student")
     assert student.num_layers == 2
@@ -139,6 +152,7 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     runs = json.loads((tmp_path / "r" / "ukd_runs.json").read_text())["runs"]
     assert len(runs) == 10 * 2
     assert (tmp_path / "r" / "ukd_lambda.html").is_file()
+    assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 2  # train subset and dev
     assert "## Does Universal-KD beat vanilla KD here?" in text
     # Regenerating (from the saved runs) keeps the hand-written notes and gives the same table.
     from fastbert.distill_cli import NOTES_BEGIN, NOTES_END
