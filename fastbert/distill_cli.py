@@ -555,7 +555,7 @@ def register(subparsers) -> None:
     p.add_argument("--teacher", default="assets/models/sst2-minilm", help="a saved FastBERT model")
     p.add_argument("--train", default="../shared/data/sst2/train.tsv")
     p.add_argument("--dev", default="../shared/data/sst2/dev.tsv")
-    p.add_argument("--train-size", type=int, default=16000, help="seeded random subset of --train (0: all)")
+    p.add_argument("--train-size", type=int, default=8000, help="seeded random subset of --train (0: all)")
     p.add_argument("--subset-seed", type=int, default=0)
     p.add_argument("--student", default="bert", choices=STUDENT_KINDS)
     p.add_argument("--layers", default="1,6", help="bert: 1-based teacher layers to copy")
