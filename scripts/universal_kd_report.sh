@@ -2,7 +2,7 @@
 # Regenerate assets/reports/universal_kd.md (+ its lambda heatmap) and the distilled 2-layer
 # student assets/models/sst2-student-2l/ from the FastBERT teacher assets/models/sst2-minilm.
 # CPU-sized: a seeded 8k-row subset of SST-2 train, 1 epoch, 3 seeds x 10 rows (about half an hour
-# on one core). Extra arguments are passed on, e.g. --train-size 8000 or --resume.
+# on one core). Extra arguments are passed on, e.g. --train-size 16000 or --resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m fastbert distill --report \
