@@ -70,7 +70,7 @@ def cmd_train(args) -> int:
         outputs = all_layer_outputs(model, dev_data)
         record["dev"] = [r.to_dict() for r in sweep(model, outputs, [0.0, 0.1, 0.3, 0.5, 0.8])]
     dtype = torch.float16 if args.fp16 else torch.float32
-    model.save_pretrained(args.out, dtype=dtype, base_weights=args.backbone if args.share_base else None,
+    model.save_pretrained(args.out, dtype=dtype, base_weights=model.config.backbone if args.share_base else None,
                           metadata=record)
     print(f"saved to {args.out}")
     return 0
