@@ -25,7 +25,6 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from .data import load_dataset
-    from .evaluate import all_layer_outputs, sweep
     from .model import FastBert
     from .training import TrainConfig, config_dict, train
 
@@ -52,10 +51,11 @@ def cmd_train(args) -> int:
                        "distill": {"path": args.unlabeled or args.train, "rows": len(distill_data)}},
               "stages": {}, "log": []}
     if args.init:
-        old = FastBert.from_pretrained(args.init).metadata()
+        old = model.metadata()
         record["stages"] = old.get("stages", {})
         record["log"] = old.get("log", [])
         record["init"] = args.init
+        record["commands"] = old.get("commands", [old["command"]] if "command" in old else []) + [record["command"]]
     for stage in stages:
         cfg = TrainConfig(stage=stage, seed=args.seed, batch_size=args.batch_size,
                           epochs=args.distill_epochs if stage == "distill" else args.epochs,
@@ -66,14 +66,27 @@ def cmd_train(args) -> int:
         log = train(model, cfg, data, dev_data, on_eval=lambda e: print(json.dumps(e), flush=True))
         record["stages"][stage] = config_dict(cfg)
         record["log"] += log
-    if dev_data is not None:
-        outputs = all_layer_outputs(model, dev_data)
-        record["dev"] = [r.to_dict() for r in sweep(model, outputs, [0.0, 0.1, 0.3, 0.5, 0.8])]
     dtype = torch.float16 if args.fp16 else torch.float32
     model.save_pretrained(args.out, dtype=dtype, base_weights=model.config.backbone if args.share_base else None,
                           metadata=record)
+    if dev_data is not None:
+        # Scores of the model as saved and loaded back (fp16 storage changes the last digits).
+        record["dev"] = dev_scores(FastBert.from_pretrained(args.out), dev_data)
+        write_metadata(Path(args.out), record)
     print(f"saved to {args.out}")
     return 0
+
+
+def dev_scores(model, dev_data, speeds=(0.0, 0.1, 0.3, 0.5, 0.8)) -> list[dict]:
+    from .evaluate import all_layer_outputs, sweep
+
+    return [r.to_dict() for r in sweep(model, all_layer_outputs(model, dev_data), list(speeds))]
+
+
+def write_metadata(directory: Path, record: dict) -> None:
+    from .checkpoint import METADATA
+
+    (directory / METADATA).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def cmd_eval(args) -> int:
