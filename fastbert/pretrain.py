@@ -11,6 +11,8 @@ takes it like any other backbone.
 Checkpoints go to DIR/checkpoint.pt every `save_every` steps and on Ctrl-C / SIGTERM;
 `--resume` continues from there. Each step draws its masks and dropout from a generator
 seeded by (seed, step), so a resumed run takes the same steps as an uninterrupted one.
+Resuming with another --max-steps (or --epochs) is allowed: the learning-rate schedule is then
+redrawn for the new total from the step reached (a way to shorten or extend a running job).
 """
 from __future__ import annotations
 
@@ -124,6 +126,9 @@ class PretrainResult:
     parameters: int
     seconds: float
     log: list[dict]
+    finished: bool = True  # False: stopped at `stop_at`, a checkpoint waits for --resume
+    # One entry per run that took part: the steps it took and the schedule it followed.
+    segments: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -228,6 +233,11 @@ def mlm_loss(model, collator, features: list[dict], batch_size: int, seed: int =
 
 
 # ----- training ------------------------------------------------------------------------------
+def _segment(config: dict, start: int, end: int) -> dict:
+    return {"start_step": start, "end_step": end, "max_steps": config["max_steps"], "epochs": config["epochs"],
+            "lr": config["lr"]}
+
+
 def _check_resumable(saved: dict, cfg: PretrainConfig) -> None:
     now = cfg.to_dict()
     changed = [k for k in _SHAPE_FIELDS if saved.get(k) != now.get(k)]
@@ -237,11 +247,14 @@ def _check_resumable(saved: dict, cfg: PretrainConfig) -> None:
 
 
 def pretrain(cfg: PretrainConfig, resume: bool = False,
-             on_step: Callable[[int, float], None] | None = None) -> PretrainResult:
+             on_step: Callable[[int, float], None] | None = None,
+             stop_at: int | None = None) -> PretrainResult:
     """Pre-train and save a BERT backbone into `cfg.out`; returns what it did.
 
     on_step(step, loss) is called after each optimiser step (1-based step).
     A KeyboardInterrupt (Ctrl-C, or SIGTERM under the CLI) saves a checkpoint, then propagates.
+    stop_at: save a checkpoint after that step and return (finished=False), as an interruption
+    would, but at a chosen step (training in time slices; reproducing a resumed run exactly).
     """
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
@@ -287,20 +300,25 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     step, running, log = 0, 0.0, []
     eval_initial = None
+    segments: list[dict] = []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, running, log = state["step"], state["running_loss"], state["log"]
         eval_initial = state["eval_loss_initial"]
+        segments = state.get("segments") or [_segment(state["config"], 0, state["step"])]
     elif eval_features:
         eval_initial = mlm_loss(model, collator, eval_features, cfg.batch_size)
+
+    first_step = step
 
     def save_checkpoint() -> None:
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "step": step, "running_loss": running, "log": log,
-                    "eval_loss_initial": eval_initial}, tmp)
+                    "eval_loss_initial": eval_initial,
+                    "segments": segments + [_segment(cfg.to_dict(), first_step, step)]}, tmp)
         os.replace(tmp, ckpt_path)  # never a half-written checkpoint
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -326,6 +344,13 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
             bar.set_postfix(loss=f"{running:.3f}")
             if on_step:
                 on_step(step, loss.item())
+            if stop_at is not None and step >= stop_at and step < total:
+                save_checkpoint()
+                bar.close()
+                return PretrainResult(str(out), step, running, eval_initial, None, len(tokenizer),
+                                      sum(p.numel() for p in model.bert.parameters()),
+                                      time.perf_counter() - start_time, log, finished=False,
+                                      segments=segments + [_segment(cfg.to_dict(), first_step, step)])
             if step % cfg.save_every == 0 or step == total:
                 entry = {"step": step, "epoch": step / steps_per_epoch, "train_loss": running,
                          "seconds": time.perf_counter() - start_time}
@@ -345,10 +370,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
     tokenizer.save_pretrained(str(out))
     result = PretrainResult(str(out), step, running, eval_initial, log[-1].get("eval_loss") if log else None,
                             len(tokenizer), sum(p.numel() for p in model.bert.parameters()),
-                            time.perf_counter() - start_time, log)
+                            time.perf_counter() - start_time, log,
+                            segments=segments + [_segment(cfg.to_dict(), first_step, step)])
     record = {"config": cfg.to_dict(), "corpus": summary, "train_windows": len(features),
               "eval_windows": len(eval_features), "steps_per_epoch": steps_per_epoch, **result.to_dict()}
-    record["resumed_from_step"] = state["step"] if state is not None else None
     (out / RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     ckpt_path.unlink(missing_ok=True)
     return result
@@ -380,12 +405,15 @@ def cmd_pretrain(args) -> int:
     # SIGTERM (kill, a scheduler's time limit) is handled like Ctrl-C: checkpoint, then stop.
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        result = pretrain(cfg, resume=args.resume)
+        result = pretrain(cfg, resume=args.resume, stop_at=args.stop_at)
     except KeyboardInterrupt:
         print(f"interrupted: checkpoint saved in {args.out}; continue with --resume", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not result.finished:
+        print(f"stopped at step {result.steps}: checkpoint saved in {args.out}; continue with --resume")
+        return 0
     record_path = Path(args.out) / RECORD
     record = json.loads(record_path.read_text())
     record["command"] = "python -m fastbert " + shlex.join(sys.argv[1:])
@@ -422,5 +450,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                   help="save a checkpoint after STEP steps and stop (continue later with --resume)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)

@@ -113,6 +113,19 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
+def test_stop_at_then_resume_with_another_total(tmp_path):
+    torch.set_num_threads(1)
+    paused = pretrain(_tiny_cfg(tmp_path, max_steps=12, save_every=5), stop_at=3)
+    assert not paused.finished and paused.steps == 3
+    assert (tmp_path / "bert" / CHECKPOINT).is_file() and not (tmp_path / "bert" / "config.json").exists()
+    seen = []
+    result = pretrain(_tiny_cfg(tmp_path, max_steps=6, save_every=5), resume=True,
+                      on_step=lambda step, loss: seen.append(step))
+    assert seen == [4, 5, 6] and result.finished and result.steps == 6
+    # The record says which schedule each part of the run followed.
+    assert [(s["start_step"], s["end_step"], s["max_steps"]) for s in result.segments] == [(0, 3, 12), (3, 6, 6)]
+
+
 def test_resume_refuses_other_model_options(tmp_path):
     cfg = _tiny_cfg(tmp_path, max_steps=4, save_every=2)
 
