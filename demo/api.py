@@ -56,9 +56,14 @@ def classify_batch(loaded: LoadedModel, texts, speed: float, max_rows: int = DEF
     else:
         raise InputError("texts must be a list of strings or one string with a text per line, "
                          f"got {type(texts).__name__}")
-    check_size(len(items), max_rows)
+    return classify_texts(loaded, items, speed, max_rows)
+
+
+def classify_texts(loaded: LoadedModel, texts: list, speed: float, max_rows: int = DEFAULT_MAX_ROWS) -> list[dict]:
+    """Already parsed texts (strings or sentence pairs) -> a list of `classify` results."""
+    check_size(len(texts), max_rows)
     speed = check_speed(speed)
     with loaded.lock:
-        preds = loaded.model.predict(items, speed=speed, batch_size=32)
+        preds = loaded.model.predict(list(texts), speed=speed, batch_size=32)
     return [prediction_dict(p, loaded, speed) for p in preds]
 

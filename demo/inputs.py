@@ -98,5 +98,8 @@ def read_file(path: str | Path, max_rows: int = DEFAULT_MAX_ROWS) -> BatchInput:
     keep = [i for i in range(len(texts)) if i + 1 not in blank]
     texts = [texts[i] for i in keep]
     labels = None if data.raw_labels is None else [data.raw_labels[i] for i in keep]
-    check_size(len(texts), max_rows)
+    try:
+        check_size(len(texts), max_rows)
+    except InputError as err:
+        raise InputError(f"{name}: {err}") from None
     return BatchInput(texts, labels, name)

@@ -71,7 +71,9 @@ def text_result_html(run: TextRun, view: TextView, device: str) -> str:
         notes.append(f"<b>Text truncated:</b> it has {run.input_tokens} tokens and the model reads at most "
                      f"{run.max_length}, so only the first {run.num_tokens} tokens were used.")
     note = "".join(f'<div class="fb-note">{n}</div>' for n in notes)
-    return (f'<div class="fb-cards">{"".join(cards)}</div>'
+    shown = run.text if len(run.text) <= 160 else run.text[:159] + "…"
+    return (f'<div class="fb-for">Result for <span id="fb-text">“{html.escape(shown)}”</span></div>'
+            f'<div class="fb-cards">{"".join(cards)}</div>'
             f'{flops_meter(view.flops, view.full_flops, view.saved)}{note}')
 
 
@@ -122,6 +124,8 @@ CSS = """
 .fb-cards { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px; }
 @media (max-width: 900px) { .fb-cards { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 .fb-meter { margin-top: 10px; }
+.fb-for { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 0 0 6px 2px;
+          white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .fb-meter-label { font-size: 0.9rem; margin-bottom: 4px; }
 .fb-bar { height: 12px; border-radius: 6px; background: #e5e9f0; overflow: hidden; }
 .fb-bar-fill { height: 100%; background: linear-gradient(90deg, #2a78b5, #5fa8d3); border-radius: 6px; }
@@ -388,6 +392,24 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
 
         gr.api(classify, api_name="classify")
         gr.api(classify_batch, api_name="classify_batch")
+
+        # Files need a File component so that clients upload them; it is never shown.
+        with gr.Row(visible=False):
+            api_file = gr.File(file_types=list(FILE_TYPES), type="filepath", label="file")
+            api_speed = gr.Number(DEFAULT_SPEED, label="speed", minimum=0, maximum=1)
+            api_result = gr.JSON(label="results")
+
+        def classify_file(path, speed_value):
+            """Classify every row of an uploaded .txt/.csv/.tsv file (a text column, optional label
+            column); returns a list of /classify results (without latency_ms), in file order."""
+            def work():
+                if not path:
+                    raise InputError("No file was uploaded.")
+                texts = read_file(path, max_batch_rows).texts
+                return api.classify_texts(loaded(""), texts, speed_value, max_batch_rows)
+            return user_errors(work)()
+
+        api_file.upload(classify_file, inputs=[api_file, api_speed], outputs=api_result, api_name="classify_file")
 
     app.queue(default_concurrency_limit=concurrency_limit, max_size=256)
     return app

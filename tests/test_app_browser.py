@@ -1,0 +1,139 @@
+"""The app in Debian's Chromium (never a downloaded browser): type, move the slider, read the exit
+layer; upload files in the batch tab; screenshot; and no request may leave localhost."""
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from test_app_server import running_app, tiny_model_dir  # noqa: F401 (a fixture)
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
+    "Debian's Chromium is not installed at /usr/bin/chromium; run `bash scripts/install_chromium.sh` "
+    "(scripts/test.sh does) to run the browser test"))
+LOCAL = {"127.0.0.1", "localhost"}
+TEXT = "loved the music but hated the ending"
+
+
+@pytest.fixture(scope="module")
+def url(tiny_model_dir):
+    with running_app(tiny_model_dir, max_batch_rows=30) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # Generous: plotly renders in the page's one thread, slow on a busy 2-core CI machine.
+    page.set_default_timeout(120_000)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url)
+    yield page
+    page.close()
+    outside = [u for u in requests if urlparse(u).scheme not in ("data", "blob")
+               and urlparse(u).hostname not in LOCAL]
+    assert requests and not outside, f"requests left localhost: {outside[:5]}"
+
+
+def _set_speed(page, speed: float) -> None:
+    box = page.locator("#speed input[type=number]")
+    box.fill(str(speed))
+    box.press("Enter")
+
+
+def _upload(page, path: Path) -> None:
+    """Put `path` in the batch tab's file input (as a file chooser would)."""
+    block = page.locator("#batch-file")
+    block.wait_for()  # the tab has rendered
+    if block.get_by_text("Click to Upload").count() == 0:  # a file is there: remove it first
+        block.get_by_role("button", name="Clear").first.click()
+        block.get_by_text("Click to Upload").wait_for()
+    block.locator("input[type=file]").set_input_files(
+        {"name": path.name, "mimeType": "text/plain", "buffer": path.read_bytes()})
+
+
+def _exit_text(model, text: str, speed: float) -> str:
+    pred = model.predict([text], speed=speed)[0]
+    return f"{pred.exit_layer} of {pred.num_layers}"
+
+
+def test_type_a_text_move_the_slider_and_read_the_exit_layer(page, model, tmp_path, record_property):
+    page.wait_for_selector("#fb-exit")  # the page load classified the first example
+    page.locator("#text-input textarea").fill(TEXT)
+    page.locator("#classify").click()
+    page.wait_for_function("t => document.querySelector('#fb-text')?.textContent.includes(t)", arg=TEXT)
+    exit_box = page.locator("#fb-exit")
+    assert exit_box.inner_text() == _exit_text(model, TEXT, 0.5)
+    for speed in (0.0, 1.0, 0.3):  # the slider re-decides without a new Classify
+        _set_speed(page, speed)
+        expected = _exit_text(model, TEXT, speed)
+        page.wait_for_function("e => document.querySelector('#fb-exit')?.textContent === e", arg=expected)
+        assert exit_box.inner_text() == expected
+    assert page.locator("#fb-text").inner_text().strip("“”") == TEXT
+    page.locator("#show-skipped input[type=checkbox]").check()
+    page.wait_for_timeout(500)
+    shot = tmp_path / "app-one-text.png"
+    page.screenshot(path=str(shot), full_page=True)
+    record_property("screenshot", str(shot))
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_upload_files_in_the_batch_tab(page, model, tmp_path, record_property):
+    page.wait_for_selector("#fb-exit")
+    page.get_by_role("tab", name="Batch").click()
+    texts = ["good film", "awful boring plot", "not bad", "fun fun", "dull", "the cast was great"]
+    data = tmp_path / "my-reviews.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{'positive' if i % 2 == 0 else 'negative'}\n"
+                                                 for i, t in enumerate(texts)))
+    _upload(page, data)
+    page.wait_for_function("() => document.querySelector('#fb-batch-n')?.parentElement.textContent"
+                           ".includes('my-reviews.tsv')")
+    assert page.locator("#fb-batch-n").inner_text() == str(len(texts))
+    assert page.locator("#fb-batch-acc").inner_text().endswith("%")  # labels given: accuracy shown
+    mean_exit = sum(p.exit_layer for p in model.predict(texts, speed=0.5)) / len(texts)
+    assert page.locator("#fb-batch-exit").inner_text().startswith(f"{mean_exit:.2f} of")
+    assert page.locator("#batch-table").get_by_text("the cast was great").count() >= 1
+    shot = tmp_path / "app-batch.png"
+    page.screenshot(path=str(shot), full_page=True)
+    record_property("screenshot_batch", str(shot))
+    print(f"screenshot: {shot}")
+
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9 cr\xe8me br\xfbl\xe9e\n".encode("latin-1"))
+    _upload(page, bad)
+    page.get_by_text("not UTF-8").first.wait_for()
+    assert page.get_by_text("Traceback").count() == 0
+    assert page.locator("#fb-batch-n").inner_text() == str(len(texts))  # the last good batch stays
+
+
+def test_empty_text_shows_a_message_not_a_traceback(page):
+    page.wait_for_selector("#fb-exit")
+    page.locator("#text-input textarea").fill("   ")
+    page.locator("#classify").click()
+    page.get_by_text("the text box is empty").first.wait_for()
+    assert page.get_by_text("Traceback").count() == 0
+
+
+def test_how_it_works_steps_through_the_layers(page):
+    page.wait_for_selector("#fb-exit")
+    page.get_by_role("tab", name="How it works").click()
+    step = page.locator("#step-text")
+    step.get_by_text("Layer 1 of 3").wait_for()
+    box = page.locator("#layer input[type=number]")
+    box.fill("3")
+    box.press("Enter")
+    step.get_by_text("Layer 3 of 3").wait_for()
+    assert "teacher" in step.inner_text() or "No sample reaches" in step.inner_text()

@@ -1,0 +1,86 @@
+"""app.py and launching: host choice, clear start-up errors, and a helper that serves the app
+on a free local port for the end-to-end tests (test_app_api.py, test_app_browser.py)."""
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import app as app_module
+import demo
+from demo import ModelRegistry, build_app, launch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(model_dir: Path, **build_kwargs):
+    """Serve the app for `model_dir` on 127.0.0.1 and a free port; yields its URL."""
+    blocks = build_app(ModelRegistry.from_source(model_dir, models_dir=None), **build_kwargs)
+    port = free_port()
+    launch(blocks, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        blocks.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(model, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models") / "tiny-sentiment"
+    model.save_pretrained(directory)
+    return directory
+
+
+def test_served_app_answers_on_localhost(tiny_model_dir):
+    import httpx
+
+    with running_app(tiny_model_dir) as url:
+        assert url.startswith("http://127.0.0.1:")
+        page = httpx.get(url, timeout=30)
+        assert page.status_code == 200 and "FastBERT" in page.text
+        config = httpx.get(url + "config", timeout=30).json()
+        # No analytics, no MCP server, no external stylesheets.
+        assert config["analytics_enabled"] is False and config["mcp_server"] is False
+        assert config["stylesheets"] == []
+
+
+def test_default_host_is_local_except_on_spaces(monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("SYSTEM", raising=False)
+    assert app_module.default_host() == "127.0.0.1"
+    monkeypatch.setenv("SYSTEM", "spaces")
+    assert app_module.default_host() == "0.0.0.0"
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "10.0.0.5")
+    assert app_module.default_host() == "10.0.0.5"
+
+
+def test_missing_default_model_is_a_clear_message(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(demo, "DEFAULT_MODEL", tmp_path / "sst2-minilm")
+    assert app_module.main([]) == 2
+    err = capsys.readouterr().err
+    assert "default model is missing" in err and "--model" in err and "Traceback" not in err
+
+
+def test_bad_model_path_is_a_clear_message(tmp_path, capsys):
+    assert app_module.main(["--model", str(tmp_path / "nowhere")]) == 2
+    assert "cannot load model" in capsys.readouterr().err
+
+
+def test_app_turns_off_analytics_and_telemetry_before_gradio_loads():
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "True", "HF_HUB_DISABLE_TELEMETRY": "0"}
+    code = ("import sys, app, os; assert 'gradio' not in sys.modules; "
+            "print(os.environ['GRADIO_ANALYTICS_ENABLED'], os.environ['HF_HUB_DISABLE_TELEMETRY'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "1"]
