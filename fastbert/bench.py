@@ -67,6 +67,7 @@ class BenchConfig:
     min_repeats: int = 3
     seconds_per_config: float = 15.0  # a configuration slower than this / repeats gets fewer repeats
     b1_samples: int = 300  # batch 1 runs on this many rows of the data file (evenly spaced); 0: all
+    data_samples: int = 0  # the other batch sizes run on this many rows (evenly spaced); 0: all
     synthetic_samples: int = 64
     threads: int = 2
     device: str = "cpu"
@@ -267,7 +268,7 @@ def build_workloads(cfg: BenchConfig, model, data: TextDataset | None) -> list[W
     if data is not None:
         name = Path(data.source).parent.name + "/" + Path(data.source).name
         for bs in cfg.batch_sizes:
-            rows = evenly_spaced(len(data), cfg.b1_samples) if bs == 1 else list(range(len(data)))
+            rows = evenly_spaced(len(data), cfg.b1_samples if bs == 1 else cfg.data_samples)
             label = name if len(rows) == len(data) else f"{name} ({len(rows)} of {len(data)} rows)"
             out.append(Workload(label, data.subset(rows), bs))
     words = corpus_words(data, model.tokenizer.get_vocab().keys())
@@ -460,8 +461,11 @@ def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
         "full model.",
     ]
     if data is not None and 1 in cfg.batch_sizes and 0 < cfg.b1_samples < len(data):
-        notes.append(f"Batch 1 on the data file runs on {cfg.b1_samples} evenly spaced rows (to keep the "
-                     "run short); the other batch sizes run on all rows.")
+        notes.append(f"Batch 1 on the data file runs on {cfg.b1_samples} evenly spaced rows of {len(data)} "
+                     "(to keep the run short).")
+    if data is not None and any(b > 1 for b in cfg.batch_sizes) and 0 < cfg.data_samples < len(data):
+        notes.append(f"Batch sizes above 1 on the data file run on {cfg.data_samples} evenly spaced rows of "
+                     f"{len(data)}.")
     groups = [measure_group(model, hf, pipe, w, cfg, log) for w in build_workloads(cfg, model, data)]
     if any(r.exit_mismatches for g in groups for r in g.rows):
         notes.append("Some timed exits differ from fastbert.evaluate's decisions (see exit_mismatches in "
@@ -552,8 +556,8 @@ def markdown_report(result: BenchResult) -> str:
         f"Command: `{result.command}`",
         "",
         f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m.get('physical_cores') or '?'} cores), "
-        f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}; torch {m['torch']} with "
-        f"{m['torch_threads']} threads (interop {m['torch_interop_threads']}), transformers {m['transformers']}, "
+        f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}; torch {m['torch']}, "
+        f"threads: {m['torch_threads']} (interop {m['torch_interop_threads']}); transformers {m['transformers']}, "
         f"Python {m['python']}. Load average at start {m['load_average']}, at end {m.get('load_average_end')}.",
         "",
         f"Model `{c['model']}`, data `{c['data']}`; speeds {c['speeds']}; repeats {c['repeats']} "
@@ -595,7 +599,7 @@ def explicit_command(cfg: BenchConfig, out: str | None, json_path: str | None) -
              "--lengths", ",".join(map(str, cfg.lengths)), "--speeds", ",".join(f"{s:g}" for s in cfg.speeds),
              "--batch-sizes", ",".join(map(str, cfg.batch_sizes)), "--repeats", str(cfg.repeats),
              "--min-repeats", str(cfg.min_repeats), "--seconds-per-config", f"{cfg.seconds_per_config:g}",
-             "--b1-samples", str(cfg.b1_samples), "--synthetic-samples", str(cfg.synthetic_samples),
+             "--b1-samples", str(cfg.b1_samples), "--data-samples", str(cfg.data_samples), "--synthetic-samples", str(cfg.synthetic_samples),
              "--threads", str(cfg.threads), "--device", cfg.device]
     parts += [] if cfg.pipeline else ["--no-pipeline"]
     parts += ["--app-requests", str(cfg.app_requests), "--app-clients", str(cfg.app_clients)] if cfg.app else ["--no-app"]
@@ -607,7 +611,7 @@ def cmd_bench(args) -> int:
     cfg = BenchConfig(model=args.model, data=None if args.data in ("", "none") else args.data,
                       lengths=_ints(args.lengths), speeds=_floats(args.speeds), batch_sizes=_ints(args.batch_sizes),
                       repeats=args.repeats, min_repeats=args.min_repeats, seconds_per_config=args.seconds_per_config,
-                      b1_samples=args.b1_samples, synthetic_samples=args.synthetic_samples, threads=args.threads,
+                      b1_samples=args.b1_samples, data_samples=args.data_samples, synthetic_samples=args.synthetic_samples, threads=args.threads,
                       device=args.device, pipeline=not args.no_pipeline, app=not args.no_app,
                       app_requests=args.app_requests, app_clients=args.app_clients)
     if not Path(cfg.model).is_dir():
@@ -641,6 +645,8 @@ def register(subparsers) -> None:
     p.add_argument("--seconds-per-config", type=float, default=15.0,
                    help="a configuration whose warm-up times --repeats exceeds this gets fewer repeats")
     p.add_argument("--b1-samples", type=int, default=300, help="rows of the data file timed at batch 1 (0: all)")
+    p.add_argument("--data-samples", type=int, default=0,
+                   help="rows of the data file timed at the other batch sizes (0: all)")
     p.add_argument("--synthetic-samples", type=int, default=64)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
