@@ -247,7 +247,9 @@ def figure2_chart(run: BatchRun, step: LayerStep) -> go.Figure:
     fig.update_yaxes(title="samples", range=[0, max(step.running_per_layer + [1]) * 1.2], row=1, col=1)
     fig.update_xaxes(visible=False, range=[-0.08, 1.08], row=1, col=2)
     fig.update_yaxes(title="uncertainty", range=[-0.03, 1.05], row=1, col=2)
-    return _style(fig, f"The paper's Figure 2, layer {k} of {L}", height=380)
+    _style(fig, f"The paper's Figure 2, layer {k} of {L}", height=400)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="right", x=1.0))
+    return fig
 
 
 @safe_chart

@@ -77,6 +77,15 @@ def text_result_html(run: TextRun, view: TextView, device: str) -> str:
             f'{flops_meter(view.flops, view.full_flops, view.saved)}{note}')
 
 
+def model_info(model: LoadedModel) -> str:
+    """One line about the model on show."""
+    cfg = model.model.config
+    labels = ", ".join(html.escape(label) for label in cfg.labels)
+    return (f'<div class="fb-model">Model <b>{html.escape(model.name)}</b> · {model.num_layers} layers · '
+            f'classes: {labels} · backbone {html.escape(cfg.backbone)} · exit rule: {cfg.exit_criterion} · '
+            f'reads up to {cfg.max_length} tokens</div>')
+
+
 def batch_summary_html(run: BatchRun, view) -> str:
     r = view.result
     full = run.sweep[0]  # speed 0: every sample runs every layer
@@ -93,6 +102,9 @@ def batch_summary_html(run: BatchRun, view) -> str:
         cards.append(_card("Accuracy", "—", html.escape(run.label_note), "fb-batch-acc"))
     note = (f'<div class="fb-note">All {run.num_layers} layers were computed once for these samples '
             f'({run.seconds:.2f} s); the charts and the slider re-decide the exits from them.</div>')
+    if run.truncated:
+        note += (f'<div class="fb-note"><b>{run.truncated} text{"s were" if run.truncated > 1 else " was"} '
+                 f'truncated</b> to the {run.outputs.num_tokens.max().item()} tokens the model reads.</div>')
     meter = flops_meter(view.total_flops, view.total_full_flops, view.saved)
     return f'<div class="fb-cards">{"".join(cards)}</div>{meter}{note}'
 
@@ -121,6 +133,7 @@ def user_errors(fn):
 CSS = """
 .fb-header h1 { margin: 0 0 2px 0; font-size: 1.6rem; }
 .fb-header p { margin: 0; color: var(--body-text-color-subdued); }
+.fb-model { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: -4px 0 2px 2px; }
 .fb-cards { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px; }
 @media (max-width: 900px) { .fb-cards { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 .fb-meter { margin-top: 10px; }
@@ -143,7 +156,7 @@ CSS = """
 def example_samples(examples: ExampleSet) -> dict:
     """Dataset samples (the texts) and what the buttons show ("case: text")."""
     return dict(samples=[[text] for _, text in examples.single],
-                sample_labels=[_short(f"{case}: {text}", 44) for case, text in examples.single])
+                sample_labels=[_short(f"{case}: {text}", 32) for case, text in examples.single])
 
 
 def _short(text: str, limit: int) -> str:
@@ -223,6 +236,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
             speed = gr.Slider(0.0, 1.0, value=DEFAULT_SPEED, step=0.01, label="Speed",
                               info="The uncertainty threshold: 0 runs every layer; higher exits earlier.",
                               scale=3, elem_id="speed")
+        info = gr.HTML(model_info(default), elem_id="model-info", js_on_load=None)
         text_state = gr.State(None)
         batch_state = gr.State(None)
         first_set = examples_for(default.labels, sets)
@@ -352,7 +366,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
                 brun = run_batch(model, BatchInput(brun.texts, brun.raw_labels, brun.source))
             layer_value = min(int(layer_value), model.num_layers)
             t = render_text(model, trun, speed_value, show) if trun else ("", None, None)
-            return (trun, brun, gr.Dataset(**example_samples(chosen)),
+            return (model_info(model), trun, brun, gr.Dataset(**example_samples(chosen)),
                     gr.Slider(maximum=model.num_layers, value=layer_value), *t,
                     *render_batch(model, brun, speed_value), *render_how(model, brun, speed_value, layer_value))
 
@@ -373,7 +387,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
         layer.change(on_layer, inputs=[model_dd, batch_state, speed, layer], outputs=how_out,
                      show_progress="hidden", **private)
         model_args = dict(fn=on_model, inputs=[model_dd, text, batch_state, speed, show_skipped, layer],
-                          outputs=[text_state, batch_state, examples, layer, *text_out, *batch_out, *how_out],
+                          outputs=[info, text_state, batch_state, examples, layer, *text_out, *batch_out, *how_out],
                           **private)
         model_dd.change(**model_args)
         app.load(**model_args)

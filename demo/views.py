@@ -132,6 +132,7 @@ class BatchRun:
     label_note: str  # why there is no accuracy, when there is none
     seconds: float  # wall-clock of the all-layers pass
     sweep: list[EvalResult]  # SWEEP_SPEEDS, from the same pass
+    truncated: int = 0  # texts longer than the model reads (cut to max_length tokens)
 
     @property
     def num_layers(self) -> int:
@@ -157,9 +158,11 @@ def run_batch(loaded: LoadedModel, batch: BatchInput, batch_size: int = 32) -> B
         start = time.perf_counter()
         outputs = all_layer_outputs(model, data, batch_size=batch_size)
         seconds = time.perf_counter() - start
+        input_tokens = torch.tensor(model.tokenize(data.texts)["input_tokens"])
     results = sweep(model, outputs, SWEEP_SPEEDS, loaded.criterion)
+    truncated = int((input_tokens > outputs.num_tokens).sum())
     return BatchRun(loaded.name, batch.source, list(batch.texts), batch.raw_labels, outputs,
-                    list(loaded.labels), note, seconds, results)
+                    list(loaded.labels), note, seconds, results, truncated)
 
 
 @dataclass

@@ -216,3 +216,10 @@ def test_registry_lists_model_dirs_and_loads_lazily(model, tmp_path):
     assert probs == pytest.approx(model.predict(["good film"], speed=0.0)[0].probs, abs=1e-6)
     with pytest.raises(KeyError, match="unknown model"):
         reg.get("c")
+
+
+def test_batch_counts_truncated_texts(model, loaded):
+    long = " ".join(["good film"] * 60)
+    run = run_batch(loaded, BatchInput(["good film", long, "bad"], None, "x"))
+    assert run.truncated == 1
+    assert int(run.outputs.num_tokens.max()) == model.config.max_length
