@@ -39,6 +39,7 @@ def table_rows(model, data, outputs, baselines: list[FastBert], timing: bool = T
     ref = full.full_flops_per_sample
 
     def plain_times(m):
+        time_plain_forward(m, data.subset(range(min(32, n))), 1)  # warm-up: thread pool, allocator
         return (_ms(time_plain_forward(m, data, 1), n), _ms(time_plain_forward(m, data, 32), n)) if timing else (None, None)
 
     rows = [_row(f"Full model ({model.num_layers} layers, teacher only)", full.accuracy, ref, ref, *plain_times(model))]
@@ -188,9 +189,11 @@ def save_figures(figs: dict, directory: Path, prefix: str, png: bool = True) -> 
 
 
 def build_report(model_dir: str, data_path: str, out: Path, baseline_dirs: list[str], joint_dir: str | None,
-                 timing: bool = True, png: bool = True) -> str:
+                 timing: bool = True, png: bool = True, dev_fraction: float = 0.0, seed: int = 0) -> str:
     model = FastBert.from_pretrained(model_dir)
     data = load_dataset(data_path)
+    if dev_fraction:  # the same held-out split as `train --dev-fraction F --seed S`
+        data = data.split(dev_fraction, seed)[1]
     outputs = all_layer_outputs(model, data)
     baselines = [FastBert.from_pretrained(d) for d in baseline_dirs]
     joint = FastBert.from_pretrained(joint_dir) if joint_dir else None
@@ -211,8 +214,8 @@ def build_report(model_dir: str, data_path: str, out: Path, baseline_dirs: list[
                  for r in curve]
     text = f"""# Evaluation report: `{model_dir}`
 
-Data: `{data_path}` ({len(data)} rows). Model: {model.num_layers} layers, labels {model.config.labels}.
-Made by: `{meta.get('command', '(no training record)')}` (seed {meta.get('seed', '?')}).
+Data: `{data_path}`{f" (the {dev_fraction:g} held out by training, seed {seed})" if dev_fraction else ""} ({len(data)} rows). Model: {model.num_layers} layers, labels {model.config.labels}.
+Made by (seed {meta.get('seed', '?')}): {'; then '.join(f"`{c}`" for c in meta.get('commands', [meta.get('command', '(no training record)')]))}.
 Regenerate this report with the command at the end. FLOPs: 2 x multiply-adds of all matrix products,
 counted with fvcore on each sample's real token count; speedup = full-model FLOPs / FLOPs spent.
 CPU times: this machine, {threads} torch threads, whole data set, tokenization included, one run each
@@ -255,6 +258,7 @@ During fine-tuning the students are untrained, so speed 0.5 exits late or never;
 makes them confident where the teacher is.
 """
     cmd = (f"python -m fastbert report --model {model_dir} --data {data_path} --out {out}"
+           + (f" --dev-fraction {dev_fraction:g} --seed {seed}" if dev_fraction else "")
            + "".join(f" --baseline {d}" for d in baseline_dirs) + (f" --ablation {joint_dir}" if joint_dir else ""))
     text += f"\n## Regenerate\n\n```\n{cmd}\n```\n"
     out.write_text(text)
@@ -267,7 +271,8 @@ def cmd_report(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     text = build_report(args.model, args.data, Path(args.out), args.baseline or [], args.ablation,
-                        timing=not args.no_timing, png=not args.no_png)
+                        timing=not args.no_timing, png=not args.no_png, dev_fraction=args.dev_fraction,
+                        seed=args.seed)
     print(text)
     return 0
 
@@ -281,5 +286,8 @@ def register(sub) -> None:
     p.add_argument("--ablation", default=None, help="a model trained with --stages joint (no self-distillation)")
     p.add_argument("--no-timing", action="store_true", help="skip the CPU timing columns")
     p.add_argument("--no-png", action="store_true", help="only the HTML figures")
+    p.add_argument("--dev-fraction", type=float, default=0.0,
+                   help="evaluate on the part of --data that `train --dev-fraction` held out")
+    p.add_argument("--seed", type=int, default=0, help="the seed of that split")
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(func=cmd_report)
