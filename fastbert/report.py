@@ -136,7 +136,7 @@ def figure6(model, outputs):
     crit = get_criterion(model.config.exit_criterion, model.config.patience)
     L = model.num_layers
     fig = make_subplots(rows=1, cols=len(FIG6_SPEEDS) + 1,
-                        subplot_titles=[f"uncertainty per layer, speed {s:g}" for s in FIG6_SPEEDS] + ["exit layer"])
+                        subplot_titles=[f"speed {s:g}: uncertainty" for s in FIG6_SPEEDS] + ["exit layer"])
     u = outputs.uncertainties
     for col, s in enumerate(FIG6_SPEEDS, start=1):
         exits = decide_exits(outputs.layer_probs, s, crit)
@@ -184,7 +184,9 @@ def save_figures(figs: dict, directory: Path, prefix: str, png: bool = True) -> 
 
         if "BROWSER_PATH" not in os.environ and shutil.which("chromium"):
             os.environ["BROWSER_PATH"] = shutil.which("chromium")
-        pio.write_images(list(figs.values()), [directory / f"{stems[k]}.png" for k in figs])
+        figures = list(figs.values())
+        pio.write_images(figures, [directory / f"{stems[k]}.png" for k in figs],
+                         width=[f.layout.width for f in figures], height=[f.layout.height for f in figures])
     return stems
 
 
