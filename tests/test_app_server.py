@@ -23,9 +23,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(model_dir: Path, **build_kwargs):
-    """Serve the app for `model_dir` on 127.0.0.1 and a free port; yields its URL."""
-    blocks = build_app(ModelRegistry.from_source(model_dir, models_dir=None), **build_kwargs)
+def running_app(model_dir: Path, models_dir: Path | None = None, **build_kwargs):
+    """Serve the app for `model_dir` (and any others in `models_dir`) on 127.0.0.1 and a free
+    port; yields its URL."""
+    blocks = build_app(ModelRegistry.from_source(model_dir, models_dir=models_dir), **build_kwargs)
     port = free_port()
     launch(blocks, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     try:
@@ -52,6 +53,31 @@ def test_served_app_answers_on_localhost(tiny_model_dir):
         # No analytics, no MCP server, no external stylesheets.
         assert config["analytics_enabled"] is False and config["mcp_server"] is False
         assert config["stylesheets"] == []
+        (picker,) = [c for c in config["components"] if c.get("props", {}).get("elem_id") == "model"]
+        assert picker["props"]["visible"] is False  # one model: no picker
+
+
+def test_several_models_get_a_picker_and_load_on_demand(model, tiny_model_dir, tmp_path):
+    import httpx
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from tiny import tiny_model
+
+    models = tmp_path / "models"
+    model.save_pretrained(models / "a-sentiment")
+    news = ("World", "Sports", "Business", "Sci/Tech")
+    tiny_model(tmp_path / "news", labels=news).save_pretrained(models / "b-news")
+    with running_app(models / "a-sentiment", models_dir=models) as url:
+        config = httpx.get(url + "config", timeout=30).json()
+        (picker,) = [c for c in config["components"] if c.get("props", {}).get("elem_id") == "model"]
+        assert picker["props"]["visible"] is True
+        assert [choice[0] for choice in picker["props"]["choices"]] == ["a-sentiment", "b-news"]
+        client = Client(url, verbose=False)
+        assert client.predict("good film", 0.5, api_name="/classify")["labels"] == ["negative", "positive"]
+        other = client.predict("good film", 0.5, "b-news", api_name="/classify")
+        assert other["labels"] == list(news) and other["model"] == "b-news"
+        with pytest.raises(AppError, match="unknown model"):
+            client.predict("good film", 0.5, "c", api_name="/classify")
 
 
 def test_default_host_is_local_except_on_spaces(monkeypatch):
