@@ -78,8 +78,8 @@ class DistillConfig:
 
 
 @dataclass
-class LayerOutputs:
-    """Per-layer log-probabilities of a model on a tokenized dataset: log_probs (L, n, C)."""
+class TeacherOutputs:
+    """The frozen teacher's per-layer log-probabilities on a tokenized dataset: log_probs (L, n, C)."""
 
     enc: dict
     log_probs: torch.Tensor
@@ -109,7 +109,7 @@ def layer_log_probs(model, collate, enc: dict, batch_size: int = 64) -> torch.Te
     return out
 
 
-def teacher_outputs(teacher, data: TextDataset, cache_file: Path | None = None) -> LayerOutputs:
+def teacher_outputs(teacher, data: TextDataset, cache_file: Path | None = None) -> TeacherOutputs:
     """Tokenize `data` with the teacher's tokenizer and the teacher's per-layer outputs on it,
     read from / written to `cache_file` when given (the teacher is frozen: they never change)."""
     enc = teacher.tokenize(data.texts)
@@ -117,12 +117,12 @@ def teacher_outputs(teacher, data: TextDataset, cache_file: Path | None = None) 
     if cache_file is not None and cache_file.is_file():
         log_probs = torch.load(cache_file)
         if log_probs.shape[:2] == (teacher.num_layers, len(data)):
-            return LayerOutputs(enc, log_probs, labels)
+            return TeacherOutputs(enc, log_probs, labels)
     log_probs = layer_log_probs(teacher, teacher.collate, enc)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         torch.save(log_probs, cache_file)
-    return LayerOutputs(enc, log_probs, labels)
+    return TeacherOutputs(enc, log_probs, labels)
 
 
 def cache_path(cache_dir: str | None, teacher_dir: str, data: TextDataset) -> Path | None:
@@ -150,7 +150,7 @@ def build_student(teacher, cfg: DistillConfig):
     return sequence_student(teacher, cfg.student, cfg.num_layers, cfg.width, cfg.embeddings, cfg.seed)
 
 
-def train_student(student, collate, train: LayerOutputs, cfg: DistillConfig) -> list[dict]:
+def train_student(student, collate, train: TeacherOutputs, cfg: DistillConfig) -> list[dict]:
     """Train `student` in place on the cached teacher outputs; returns a loss log.
 
     The same shape as `fastbert.training.train` (AdamW, linear warm-up/decay, clipping,
@@ -236,7 +236,7 @@ def inference_flops(student, num_tokens: torch.Tensor) -> torch.Tensor:
     return student.full_flops(num_tokens)
 
 
-def score_student(student, collate, dev: LayerOutputs, cfg: DistillConfig, seconds: float,
+def score_student(student, collate, dev: TeacherOutputs, cfg: DistillConfig, seconds: float,
                   log: list[dict]) -> RunResult:
     log_probs = layer_log_probs(student, collate, dev.enc)  # (M, n, C)
     pred = log_probs.argmax(-1)  # (M, n)
@@ -251,7 +251,7 @@ def score_student(student, collate, dev: LayerOutputs, cfg: DistillConfig, secon
                      seconds, log)
 
 
-def distil_one(teacher, train: LayerOutputs, dev: LayerOutputs, cfg: DistillConfig):
+def distil_one(teacher, train: TeacherOutputs, dev: TeacherOutputs, cfg: DistillConfig):
     """Build, train and score one student. Returns (student, RunResult)."""
     student = build_student(teacher, cfg)
     start = time.perf_counter()
@@ -267,11 +267,26 @@ def layer_names(teacher, cfg: DistillConfig) -> tuple[list[str], list[str]]:
     return [f"{cfg.student} {j + 1}" for j in range(cfg.num_layers)], teacher_names
 
 
-def teacher_scores(teacher, dev: LayerOutputs) -> dict:
-    acc = (dev.log_probs[-1].argmax(-1) == dev.labels).double().mean().item()
-    return {"accuracy": acc, "flops_per_sample": teacher.cost.full_flops(dev.num_tokens).mean().item(),
-            "params": count_parameters(teacher),
-            "layer_accuracy": (dev.log_probs.argmax(-1) == dev.labels).double().mean(1).tolist()}
+def teacher_scores(teacher, dev: TeacherOutputs, speeds=(0.1, 0.3, 0.5)) -> dict:
+    """The teacher's dev accuracy, FLOPs and parameters; the same for the teacher cut after
+    layer k with its own FastBERT classifier k (no training: "truncated"); and with FastBERT's
+    early exit at a few speeds (the same decisions as `fastbert.evaluate.sweep`)."""
+    from .evaluate import LayerOutputs, sweep
+
+    n = dev.num_tokens
+    layer_acc = (dev.log_probs.argmax(-1) == dev.labels).double().mean(1).tolist()
+    embed = count_parameters(teacher.encoder.model.embeddings)
+    per_layer = count_parameters(teacher.encoder.model.encoder.layer[0])
+    per_clf = count_parameters(teacher.classifiers[0])
+    truncated = [{"layers": k, "accuracy": layer_acc[k - 1], "params": embed + k * per_layer + per_clf,
+                  "flops_per_sample": (k * teacher.cost.layer(n) + teacher.cost.classifier(n)).mean().item()}
+                 for k in range(1, teacher.num_layers + 1)]
+    outputs = LayerOutputs(dev.log_probs.exp(), dev.num_tokens.long(), dev.labels)
+    early = [{"speed": r.speed, "accuracy": r.accuracy, "flops_per_sample": r.flops_per_sample,
+              "mean_exit_layer": r.mean_exit_layer} for r in sweep(teacher, outputs, list(speeds))]
+    return {"accuracy": layer_acc[-1], "flops_per_sample": teacher.cost.full_flops(n).mean().item(),
+            "params": count_parameters(teacher), "layer_accuracy": layer_acc, "truncated": truncated,
+            "early_exit": early}
 
 
 def save_bert_student(student, teacher, directory: Path, cfg: DistillConfig, result: RunResult,
@@ -408,6 +423,16 @@ def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note
         f"{tscores['params'] / 1e6:.1f}M | {tscores['flops_per_sample'] / 1e6:.1f}M | "
         + " / ".join(f"{100 * a:.1f}" for a in tscores["layer_accuracy"][:-1]) + " | | |",
     ]
+    for e in tscores.get("early_exit", []):
+        lines.append(f"| teacher with FastBERT early exit, speed {e['speed']:g} (mean exit layer "
+                     f"{e['mean_exit_layer']:.2f}) | — | {100 * e['accuracy']:.2f} | {tscores['params'] / 1e6:.1f}M | "
+                     f"{e['flops_per_sample'] / 1e6:.1f}M | | | |")
+    depths = sorted({c.depth for c in configs.values() if c.student == "bert"})
+    for t in tscores.get("truncated", []):
+        if t["layers"] in depths:
+            lines.append(f"| teacher cut after layer {t['layers']}, with its own FastBERT classifier {t['layers']} "
+                         f"(no training) | — | {100 * t['accuracy']:.2f} | {t['params'] / 1e6:.2f}M | "
+                         f"{t['flops_per_sample'] / 1e6:.1f}M | | | |")
     by_row: dict = {}
     for r in results:
         by_row.setdefault((r.student, r.method), []).append(r)

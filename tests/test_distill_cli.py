@@ -9,7 +9,7 @@ from fastbert import FastBert
 from fastbert.cli import main
 from fastbert.data import TextDataset
 from fastbert.distill import DistillWeights, distillation_loss, load_student_summary
-from fastbert.distill_cli import DistillConfig, build_student, teacher_outputs, train_student
+from fastbert.distill_cli import DistillConfig, build_student, teacher_outputs, teacher_scores, train_student
 from tiny import WORDS, tiny_model
 
 POS, NEG = ["good", "great", "fine", "loved", "fun"], ["bad", "awful", "boring", "hated", "dull"]
@@ -106,6 +106,26 @@ def test_teacher_outputs_cache_round_trip(teacher, tmp_path):
     assert torch.allclose(fresh.log_probs[:, 3], direct, atol=1e-5)
 
 
+def test_teacher_reference_scores(teacher):
+    from fastbert.evaluate import evaluate
+
+    data = _data(12, seed=2)
+    scores = teacher_scores(teacher, teacher_outputs(teacher, data), speeds=(0.0, 0.5))
+    full = scores["truncated"][-1]
+    assert full["accuracy"] == scores["accuracy"]
+    # Cut after its last layer, the teacher is the plain model: no student classifiers.
+    students = sum(p.numel() for p in teacher.students.parameters())
+    assert full["params"] == scores["params"] - students
+    assert full["flops_per_sample"] == pytest.approx(scores["flops_per_sample"])
+    flops = [t["flops_per_sample"] for t in scores["truncated"]]
+    assert flops == sorted(flops)
+    # The early-exit numbers from the cached outputs are those of FastBERT's own adaptive evaluation.
+    for e in scores["early_exit"]:
+        direct = evaluate(teacher, data, e["speed"])
+        assert e["accuracy"] == pytest.approx(direct.accuracy)
+        assert e["flops_per_sample"] == pytest.approx(direct.flops_per_sample)
+
+
 def test_config_checks_name_the_field():
     with pytest.raises(ValueError, match="ukd-ca"):
         DistillConfig(student="bert", method="ukd-ca")
@@ -154,6 +174,7 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     assert (tmp_path / "r" / "ukd_lambda.html").is_file()
     assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 2  # train subset and dev
     assert "## Does Universal-KD beat vanilla KD here?" in text
+    assert "teacher cut after layer 2" in text and "FastBERT early exit, speed 0.5" in text
     # Regenerating (from the saved runs) keeps the hand-written notes and gives the same table.
     from fastbert.distill_cli import NOTES_BEGIN, NOTES_END
 
