@@ -325,6 +325,9 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
             return render_text(model, trun, speed_value, show) if trun and trun.model_name == model.name else skip(3)
 
         def batch_outputs(model, run, speed_value, layer_value):
+            if run.truncated:
+                gr.Warning(f"{run.truncated} of {len(run.texts)} texts were longer than the model reads and "
+                           "were truncated.")
             return (run, *render_batch(model, run, speed_value), *render_how(model, run, speed_value, layer_value))
 
         @user_errors
@@ -413,14 +416,14 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
             api_speed = gr.Number(DEFAULT_SPEED, label="speed", minimum=0, maximum=1)
             api_result = gr.JSON(label="results")
 
-        def classify_file(path, speed_value):
+        def classify_file(file, speed):  # noqa: F811 (the slider is not used here)
             """Classify every row of an uploaded .txt/.csv/.tsv file (a text column, optional label
             column); returns a list of /classify results (without latency_ms), in file order."""
             def work():
-                if not path:
+                if not file:
                     raise InputError("No file was uploaded.")
-                texts = read_file(path, max_batch_rows).texts
-                return api.classify_texts(loaded(""), texts, speed_value, max_batch_rows)
+                texts = read_file(file, max_batch_rows).texts
+                return api.classify_texts(loaded(""), texts, speed, max_batch_rows)
             return user_errors(work)()
 
         api_file.upload(classify_file, inputs=[api_file, api_speed], outputs=api_result, api_name="classify_file")
