@@ -106,6 +106,10 @@ def test_upload_files_in_the_batch_tab(page, model, tmp_path, record_property):
     mean_exit = sum(p.exit_layer for p in model.predict(texts, speed=0.5)) / len(texts)
     assert page.locator("#fb-batch-exit").inner_text().startswith(f"{mean_exit:.2f} of")
     assert page.locator("#batch-table").get_by_text("the cast was great").count() >= 1
+    with page.expect_download() as download:
+        page.locator("#batch-download").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("text,label,confidence,exit layer,uncertainty") and len(lines) == 1 + len(texts)
     shot = tmp_path / "app-batch.png"
     page.screenshot(path=str(shot), full_page=True)
     record_property("screenshot_batch", str(shot))
