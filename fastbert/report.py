@@ -175,10 +175,11 @@ def figure7(log: list[dict]):
 
 
 def save_figures(figs: dict, directory: Path, prefix: str, png: bool = True) -> dict[str, str]:
-    """HTML (plotly.js saved once beside them, no CDN) and PNG (kaleido, system Chromium)."""
+    """HTML (plotly.js from its CDN, so the HTML needs a network; 4.8 MB of plotly.js per report
+    directory would not fit the assets budget) and PNG (kaleido, system Chromium: the offline copy)."""
     stems = {k: f"{prefix}_{k}" for k in figs}
     for k, fig in figs.items():
-        fig.write_html(directory / f"{stems[k]}.html", include_plotlyjs="directory")
+        fig.write_html(directory / f"{stems[k]}.html", include_plotlyjs="cdn")
     if png:
         import plotly.io as pio
 
