@@ -13,10 +13,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, charts, teach
+from . import api, charts, student_page, teach
 from .examples import ExampleSet, examples_for, load_example_sets
 from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES, BatchInput, InputError, read_file, read_pasted
 from .models import LoadedModel, ModelRegistry
+from .student import DEFAULT_REPORT, StudentView, find_student
 from .views import (BatchRun, TextRun, TextView, batch_table, batch_view, layer_agreement, layer_step,
                     run_batch, run_text, text_view, uncertainty_bins)
 
@@ -77,13 +78,15 @@ def text_result_html(run: TextRun, view: TextView, device: str) -> str:
             f'{flops_meter(view.flops, view.full_flops, view.saved)}{note}')
 
 
-def model_info(model: LoadedModel) -> str:
-    """One line about the model on show."""
+def model_info(model: LoadedModel, student: StudentView | None = None) -> str:
+    """One line about the model on show (and whether it is the distilled student)."""
     cfg = model.model.config
     labels = ", ".join(html.escape(label) for label in cfg.labels)
+    distilled = (f" · distilled from {html.escape(student.teacher)} with {html.escape(student.method)} "
+                 "(see the <i>Distilled student</i> tab)" if student and student.model_name == model.name else "")
     return (f'<div class="fb-model">Model <b>{html.escape(model.name)}</b> · {model.num_layers} layers · '
             f'classes: {labels} · backbone {html.escape(cfg.backbone)} · exit rule: {cfg.exit_criterion} · '
-            f'reads up to {cfg.max_length} tokens</div>')
+            f'reads up to {cfg.max_length} tokens{distilled}</div>')
 
 
 def batch_summary_html(run: BatchRun, view) -> str:
@@ -171,8 +174,11 @@ def theme() -> gr.themes.Base:
 
 
 def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
-              concurrency_limit: int = 4, example_sets: list[ExampleSet] | None = None) -> gr.Blocks:
-    """The FastBERT explorer for the models in `registry`.
+              concurrency_limit: int = 4, example_sets: list[ExampleSet] | None = None,
+              distill_report: str | Path | None = DEFAULT_REPORT) -> gr.Blocks:
+    """The FastBERT explorer for the models in `registry`. A "Distilled student" tab appears when
+    one of the models is a distilled student (it has a distill_summary.json) or the
+    `distill_report` runs file exists.
 
     Example:
         >>> app = build_app(ModelRegistry.from_source("assets/models/sst2-minilm"))   # doctest: +SKIP
@@ -180,6 +186,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
     """
     sets = load_example_sets() if example_sets is None else example_sets
     default = registry.get()  # load now: a broken model should fail at start, not in a callback
+    student = find_student({n: p for n, p in registry.sources.items() if isinstance(p, Path)}, distill_report)
     csv_dir = Path(tempfile.mkdtemp(prefix="fastbert-app-"))
     example_runs: dict[str, BatchRun] = {}
     example_lock = threading.Lock()
@@ -236,7 +243,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
             speed = gr.Slider(0.0, 1.0, value=DEFAULT_SPEED, step=0.01, label="Speed",
                               info="The uncertainty threshold: 0 runs every layer; higher exits earlier.",
                               scale=3, elem_id="speed")
-        info = gr.HTML(model_info(default), elem_id="model-info", js_on_load=None)
+        info = gr.HTML(model_info(default, student), elem_id="model-info", js_on_load=None)
         text_state = gr.State(None)
         batch_state = gr.State(None)
         first_set = examples_for(default.labels, sets)
@@ -294,6 +301,14 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
                     with gr.Column():
                         gr.Markdown(teach.DISTILL)
                         agree_plot = gr.Plot(label="Self-distillation", elem_id="agree-plot", show_label=False)
+
+            if student is not None:
+                with gr.Tab("Distilled student", id="student", elem_id="tab-student"):
+                    gr.Markdown(student_page.INTRO)
+                    gr.HTML(student_page.student_html(student), elem_id="student-summary", js_on_load=None)
+                    if student.heatmaps:
+                        gr.Plot(charts.lambda_chart(student.heatmaps), label="Universal-KD attention",
+                                elem_id="lambda-plot", show_label=False)
 
         text_out = [result, probs_plot, unc_plot]
         batch_out = [batch_summary, hist_plot, dist_plot, sweep_plot, table, download]
@@ -369,7 +384,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
                 brun = run_batch(model, BatchInput(brun.texts, brun.raw_labels, brun.source))
             layer_value = min(int(layer_value), model.num_layers)
             t = render_text(model, trun, speed_value, show) if trun else ("", None, None)
-            return (model_info(model), trun, brun, gr.Dataset(**example_samples(chosen)),
+            return (model_info(model, student), trun, brun, gr.Dataset(**example_samples(chosen)),
                     gr.Slider(maximum=model.num_layers, value=layer_value), *t,
                     *render_batch(model, brun, speed_value), *render_how(model, brun, speed_value, layer_value))
 
@@ -434,7 +449,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
     """Serve `app` offline: no share link, no analytics, no monitoring, no run history."""
-    options = dict(server_name=host, server_port=port, share=False, theme=theme(), css=CSS,
+    options = dict(server_name=host, server_port=port, share=False, theme=theme(), css=CSS + student_page.CSS,
                    footer_links=["api", "settings"], run_history=False, mcp_server=False, ssr_mode=False,
                    enable_monitoring=False, pwa=False, max_file_size="20mb", show_error=True)
     options.update(kwargs)
