@@ -99,6 +99,8 @@ class PretrainConfig:
             raise ValueError(f"heads: must divide hidden={self.hidden}, got {self.heads}")
         if self.max_length < 8:
             raise ValueError(f"max_length: must be at least 8, got {self.max_length}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if not 0 < self.mlm_probability < 1:
             raise ValueError(f"mlm_probability: must be in (0, 1), got {self.mlm_probability}")
         if not 0 <= self.eval_fraction < 0.5:
@@ -215,6 +217,43 @@ def _collate(collator, features: list[dict], rows: Sequence[int], seed: int):
     return collator([dict(features[r]) for r in rows])
 
 
+def unigram_loss(train: list[dict], held_out: list[dict], vocab_size: int) -> float:
+    """Cross-entropy on the held-out tokens of a model that ignores context and predicts the
+    training frequencies (add-one smoothed): the plateau a masked LM first reaches. An MLM loss
+    below it means the encoder uses the context; near it, it has not yet learnt to.
+
+    Example (p(5) = (2 + 1) / (3 + 7)):
+        >>> round(unigram_loss([{"input_ids": [5, 5, 6], "special_tokens_mask": [0, 0, 0]}],
+        ...                    [{"input_ids": [5], "special_tokens_mask": [0]}], vocab_size=7), 3)
+        1.204
+    """
+    counts = torch.ones(vocab_size, dtype=torch.float64)
+    for f in train:
+        ids = torch.tensor([i for i, s in zip(f["input_ids"], f["special_tokens_mask"]) if not s], dtype=torch.long)
+        counts += torch.bincount(ids, minlength=vocab_size).double()
+    log_p = (counts / counts.sum()).log()
+    ids = [i for f in held_out for i, s in zip(f["input_ids"], f["special_tokens_mask"]) if not s]
+    return -log_p[torch.tensor(ids, dtype=torch.long)].mean().item() if ids else float("nan")
+
+
+def masked_lm_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over the masked tokens of `batch`, and their number.
+
+    The same loss as `BertForMaskedLM(**batch).loss`, but the prediction head (a projection
+    onto the whole vocabulary) runs on the masked positions only, not on every token: with
+    15% masked that is most of the head's cost saved, which on a CPU is a good share of a step.
+    """
+    labels = batch["labels"]
+    hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"),
+                        token_type_ids=batch.get("token_type_ids"))[0]
+    picked = labels != -100
+    n = int(picked.sum())
+    if not n:
+        return hidden.sum() * 0.0, 0
+    logits = model.cls(hidden[picked])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[picked]), n
+
+
 @torch.no_grad()
 def mlm_loss(model, collator, features: list[dict], batch_size: int, seed: int = 1234) -> float:
     """Mean masked-LM loss over `features`, with fixed masks (comparable across a run)."""
@@ -223,11 +262,9 @@ def mlm_loss(model, collator, features: list[dict], batch_size: int, seed: int =
     total, count = 0.0, 0
     order = sorted(range(len(features)), key=lambda r: len(features[r]["input_ids"]))
     for k in range(0, len(order), batch_size):
-        batch = _collate(collator, features, order[k:k + batch_size], seed + k)
-        n = int((batch["labels"] != -100).sum())
-        if n:
-            total += model(**batch).loss.item() * n
-            count += n
+        loss, n = masked_lm_loss(model, _collate(collator, features, order[k:k + batch_size], seed + k))
+        total += loss.item() * n
+        count += n
     model.train(was_training)
     return total / count if count else float("nan")
 
@@ -310,6 +347,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
         segments = state.get("segments") or [_segment(state["config"], 0, state["step"])]
     elif eval_features:
         eval_initial = mlm_loss(model, collator, eval_features, cfg.batch_size)
+    # The plateau to get below: a held-out MLM loss near it means no context has been learnt yet.
+    eval_unigram = unigram_loss(features, eval_features, len(tokenizer)) if eval_features else None
 
     first_step = step
 
@@ -324,6 +363,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
     params = [p for p in model.parameters() if p.requires_grad]
     model.train()
     bar = tqdm(total=total, initial=step, desc="pretrain", disable=not cfg.progress)
+    if eval_features:
+        bar.write(json.dumps({"eval_loss_initial": eval_initial, "eval_unigram_loss": eval_unigram}))
     epoch_batches: dict[int, list[list[int]]] = {}
     try:
         while step < total:
@@ -331,7 +372,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
             if epoch not in epoch_batches:
                 epoch_batches = {epoch: length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch)}
             batch = _collate(collator, features, epoch_batches[epoch][index], cfg.seed * 1_000_003 + step)
-            loss = model(**batch).loss
+            loss, _ = masked_lm_loss(model, batch)
             loss.backward()
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -356,6 +397,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
                          "seconds": time.perf_counter() - start_time}
                 if eval_features:
                     entry["eval_loss"] = mlm_loss(model, collator, eval_features, cfg.batch_size)
+                    entry["below_unigram"] = eval_unigram - entry["eval_loss"]
                 log.append(entry)
                 bar.write(json.dumps(entry))
                 save_checkpoint()
@@ -373,7 +415,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
                             time.perf_counter() - start_time, log,
                             segments=segments + [_segment(cfg.to_dict(), first_step, step)])
     record = {"config": cfg.to_dict(), "corpus": summary, "train_windows": len(features),
-              "eval_windows": len(eval_features), "steps_per_epoch": steps_per_epoch, **result.to_dict()}
+              "eval_windows": len(eval_features), "eval_unigram_loss": eval_unigram,
+              "steps_per_epoch": steps_per_epoch, **result.to_dict()}
     (out / RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     ckpt_path.unlink(missing_ok=True)
     return result
@@ -399,7 +442,7 @@ def cmd_pretrain(args) -> int:
         hold_out=_hold_out(args.hold_out), exclude=args.exclude or [],
         vocab=VocabConfig(kind=args.vocab, vocab_size=args.vocab_size, min_frequency=args.min_frequency),
         layers=args.layers, hidden=args.hidden, heads=args.heads, ffn=args.ffn, max_length=args.max_length,
-        batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps or None,
+        batch_size=args.batch_size, lr=args.lr, warmup_ratio=args.warmup_ratio, epochs=args.epochs, max_steps=args.max_steps or None,
         mlm_probability=args.mlm_probability, save_every=args.save_every, seed=args.seed,
         progress=not args.quiet)
     # SIGTERM (kill, a scheduler's time limit) is handled like Ctrl-C: checkpoint, then stop.
@@ -443,6 +486,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--warmup-ratio", type=float, default=0.06, help="share of the steps with a rising learning rate")
     p.add_argument("--epochs", type=float, default=None, help="passes over the corpus (capped by --max-steps)")
     p.add_argument("--max-steps", type=int, default=3000, help="0: no cap (then give --epochs)")
     p.add_argument("--mlm-probability", type=float, default=0.15)

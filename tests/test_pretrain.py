@@ -11,7 +11,8 @@ from transformers import AutoTokenizer, BertForMaskedLM
 from fastbert.backbone import LayerwiseEncoder
 from fastbert.data import load_dataset
 from fastbert.model import FastBert
-from fastbert.pretrain import CHECKPOINT, PretrainConfig, pretrain, read_corpus
+from fastbert.pretrain import (CHECKPOINT, PretrainConfig, build_model, encode, masked_lm_loss, pretrain,
+                               read_corpus, unigram_loss)
 from fastbert.training import TrainConfig, train
 from fastbert.vocab import VocabConfig
 
@@ -49,6 +50,45 @@ def test_pretraining_lowers_the_held_out_mlm_loss(pretrained):
     assert result.eval_loss < result.eval_loss_initial - 0.5
     losses = [e["eval_loss"] for e in result.log]
     assert losses[-1] < losses[0]
+
+
+def test_record_compares_the_loss_with_the_unigram_plateau(pretrained):
+    cfg, result = pretrained
+    record = json.loads((Path(cfg.out) / "pretrain.json").read_text())
+    unigram = record["eval_unigram_loss"]
+    assert unigram > 0
+    assert all(e["below_unigram"] == pytest.approx(unigram - e["eval_loss"]) for e in result.log)
+
+
+def test_unigram_loss_is_the_cross_entropy_of_training_frequencies():
+    train = [{"input_ids": [2, 5, 5, 6, 3], "special_tokens_mask": [1, 0, 0, 0, 1]}]
+    held = [{"input_ids": [2, 5, 6, 3], "special_tokens_mask": [1, 0, 0, 1]}]
+    p5, p6 = 3 / 11, 2 / 11  # add-one counts over 8 ids: 5 -> 3, 6 -> 2, 3 tokens + 8
+    expected = -(torch.log(torch.tensor(p5)) + torch.log(torch.tensor(p6))).item() / 2
+    assert unigram_loss(train, held, vocab_size=8) == pytest.approx(expected)
+
+
+def test_masked_lm_loss_equals_the_full_head_loss(tmp_path):
+    """The head on masked positions only gives BertForMaskedLM's own loss, and the same gradients."""
+    from transformers import DataCollatorForLanguageModeling
+    from fastbert.vocab import build_tokenizer
+
+    cfg = _tiny_cfg(tmp_path)
+    tokenizer = build_tokenizer(CORPUS, cfg.vocab, cfg.max_length)
+    model = build_model(cfg, tokenizer).eval()
+    torch.manual_seed(3)
+    batch = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.3)(
+        [dict(f) for f in encode(tokenizer, CORPUS, cfg.max_length)])
+    ours, n = masked_lm_loss(model, batch)
+    assert n == int((batch["labels"] != -100).sum()) > 0
+    ours.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    full = model(**batch).loss
+    full.backward()
+    torch.testing.assert_close(ours, full)
+    for a, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(a, p.grad)
 
 
 def test_output_is_a_backbone_that_fastbert_loads_and_trains(pretrained, tmp_path):
