@@ -195,6 +195,16 @@ def test_example_sets_cover_the_cases_and_a_40_sentence_batch():
     assert cases == {"easy", "hard", "negated", "mixed", "neutral"}
 
 
+def test_chinese_examples_cover_the_cases_with_a_balanced_batch():
+    zh = {s.task: s for s in load_example_sets()}["zh-sentiment"]
+    assert {case for case, _ in zh.single} == {"easy", "hard", "negated", "mixed", "neutral"}
+    assert len(zh.batch.texts) >= 40
+    assert sorted(set(zh.batch.raw_labels)) == ["正面", "负面"]
+    assert zh.batch.raw_labels.count("正面") == zh.batch.raw_labels.count("负面")
+    # A model trained with `--labels 负面,正面` (ChnSentiCorp's ids 0, 1) gets these examples.
+    assert examples_for(["负面", "正面"]).task == "zh-sentiment"
+
+
 def test_examples_follow_the_model_labels():
     assert examples_for(["negative", "positive"]).task == "sentiment"
     assert examples_for(["World", "Sports", "Business", "Sci/Tech"]).task == "news"
