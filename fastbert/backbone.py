@@ -6,6 +6,7 @@ BERT, RoBERTa, XLM-RoBERTa, ELECTRA, CamemBERT and MiniLM families.
 from __future__ import annotations
 
 import contextlib
+from types import EllipsisType
 
 import torch
 from torch import nn
@@ -99,14 +100,19 @@ class LayerwiseEncoder(nn.Module):
     def layer_mask(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
         """The attention mask in the form the backbone's attention implementation expects.
 
-        Built once per batch shape and reused by every layer; None when nothing is padded.
+        Build it once per batch shape and pass it to every layer; None when nothing is padded
+        (and the attention implementation then needs no mask).
         """
         return create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
 
     def run_layer(self, index: int, hidden: torch.Tensor, mask: torch.Tensor,
-                  layer_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Run layer `index` (0-based): (B, T, H) -> (B, T, H)."""
-        if layer_mask is None:
+                  layer_mask: torch.Tensor | None | EllipsisType = ...) -> torch.Tensor:
+        """Run layer `index` (0-based): (B, T, H) -> (B, T, H).
+
+        layer_mask: what `layer_mask(hidden, mask)` returned (None included); built here
+        when not given.
+        """
+        if layer_mask is ...:
             layer_mask = self.layer_mask(hidden, mask)
         out = self.model.encoder.layer[index](hidden, attention_mask=layer_mask)
         return out[0] if isinstance(out, tuple) else out

@@ -31,29 +31,34 @@ class BatchTrace:
 
 
 def _trim(hidden, mask):
-    """Cut padding columns that no sample in the batch uses (right padding)."""
-    longest = int(mask.sum(1).max())
-    return hidden[:, :longest], mask[:, :longest]
+    """Cut padding columns that no sample in the batch uses (right padding).
+
+    Also says whether any padding is left (some sample shorter than the longest).
+    """
+    shortest, longest = (int(n) for n in torch.aminmax(mask.sum(1)))
+    return hidden[:, :longest], mask[:, :longest], shortest < longest
 
 
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
                      criterion: ExitCriterion) -> BatchTrace:
-    """Run a batch with early exit; a sample stops at the first layer whose criterion fires."""
+    """Run a batch with early exit; a sample stops at the first layer whose criterion fires.
+
+    The layers' attention mask is built only when the batch changes; a batch without padding
+    (always the case at batch size 1) gives the classifiers no mask at all.
+    """
     enc, L, C = model.encoder, model.num_layers, model.config.num_labels
     B, device = input_ids.size(0), input_ids.device
     layer_probs = torch.full((L, B, C), float("nan"), device=device)
-    uncertainties = torch.full((L, B), float("nan"), device=device)
     exit_layer = torch.full((B,), L, dtype=torch.long, device=device)
     active = torch.arange(B, device=device)  # original row of each running sample
-    mask = attention_mask
-    hidden, mask = _trim(enc.embed(input_ids, token_type_ids), mask)
+    hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
+    layer_mask = enc.layer_mask(hidden, mask)
     state = None
     for i in range(L):
-        hidden = enc.run_layer(i, hidden, mask, enc.layer_mask(hidden, mask))
-        probs = model.classifiers[i](hidden, mask).softmax(-1)  # (b, C)
+        hidden = enc.run_layer(i, hidden, mask, layer_mask)
+        probs = model.classifiers[i](hidden, mask if padded else None).softmax(-1)  # (b, C)
         layer_probs[i, active] = probs
-        uncertainties[i, active] = normalized_entropy(probs)
         if i == L - 1:
             break
         leave, state = criterion(probs, speed, i, L, state)
@@ -64,7 +69,10 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
                 break
             active, hidden, mask = active[keep], hidden[keep], mask[keep]
             state = state[keep] if state is not None else None
-            hidden, mask = _trim(hidden, mask)
+            hidden, mask, padded = _trim(hidden, mask)
+            layer_mask = enc.layer_mask(hidden, mask)
+    # Uncertainties of all layers at once; the layers a sample did not run stay NaN.
+    uncertainties = normalized_entropy(layer_probs.to(probs.dtype))
     return BatchTrace(exit_layer.cpu(), layer_probs.float().cpu(), uncertainties.float().cpu())
 
 
@@ -76,11 +84,11 @@ def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
     Used to show what skipped layers would have said, and to sweep speeds without re-running.
     """
     enc = model.encoder
-    hidden, mask = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
+    hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
     layer_mask = enc.layer_mask(hidden, mask)
     probs = []
     for i in range(model.num_layers):
         hidden = enc.run_layer(i, hidden, mask, layer_mask)
-        probs.append(model.classifiers[i](hidden, mask).softmax(-1))
+        probs.append(model.classifiers[i](hidden, mask if padded else None).softmax(-1))
     layer_probs = torch.stack(probs).float().cpu()  # (L, B, C)
     return BatchTrace(decide_exits(layer_probs, speed, criterion), layer_probs, normalized_entropy(layer_probs))

@@ -23,9 +23,8 @@ def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
     >>> normalized_entropy(torch.tensor([0.5, 0.5])).item()
     1.0
     """
-    n = probs.shape[-1]
-    plogp = torch.where(probs > 0, probs * probs.clamp_min(1e-38).log(), torch.zeros_like(probs))
-    return (plogp.sum(-1) / math.log(1.0 / n)).clamp(0.0, 1.0)
+    plogp = torch.special.xlogy(probs, probs)  # p log p, 0 where p == 0 (NaN stays NaN)
+    return (plogp.sum(-1) / math.log(1.0 / probs.shape[-1])).clamp(0.0, 1.0)
 
 
 def entropy_criterion(probs, speed, layer, num_layers, state):
