@@ -53,7 +53,7 @@ class StudentView:
 
     source: str  # where the numbers come from (a path)
     method: str  # e.g. "Universal-KD IL"
-    description: str  # e.g. "BERT-style student, 2 layers: S1 (=T1), S2 (=T6)"
+    description: str  # e.g. "BERT-style student, 2 layers: S1 (=T1), S2 (=T2)"
     teacher: str
     data: str
     student: Row
