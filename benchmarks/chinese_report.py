@@ -123,7 +123,11 @@ def dataset_section(key: str, model_dir: str, baseline_dirs: list[str], data_roo
     lines += ["", f"Largest FLOPs speedup within 1 point of the full model (speeds 0 to 1 in steps of 0.05): "
               + (f"{within['speedup']:.2f}x at speed {within['speed']:g} ({100 * within['accuracy']:.2f}%)."
                  if within["speed"] is not None else "none.")]
-    lines += ["", f"Model: `{model_dir}` ({model.num_layers} layers); made by:", ""]
+    data_meta = meta.get("data", {})
+    train_meta = data_meta.get("train") or {}
+    lines += ["", f"Model: `{model_dir}` ({model.num_layers} layers), trained on `{train_meta.get('path')}` "
+              f"({train_meta.get('rows', '?'):,} rows" + (", the rest of the file after the dev split" if DATASETS[key][2] else "")
+              + f"); made by:", ""]
     lines += [f"    {c}" for c in commands]
     lines += [f"    {b.metadata().get('command', '(no command recorded)')}" for _, b in loaded]
     compared = []
@@ -143,8 +147,8 @@ def backbone_section(record_path: str) -> tuple[str, dict]:
     unigram = rec.get("eval_unigram_loss")
     text = (f"Backbone: BERT pre-trained from scratch here with `python -m fastbert pretrain`: {cfg['layers']} layers, "
             f"hidden {cfg['hidden']}, {cfg['heads']} heads, FFN {cfg['ffn']}, character vocabulary of "
-            f"{rec['vocab_size']:,} tokens, {rec['parameters']:,} encoder parameters (BERT-base: 12 layers, hidden 768, "
-            f"about 102M). {rec['steps']:,} steps of {cfg['batch_size']} windows of at most {cfg['max_length']} tokens "
+            f"{rec['vocab_size']:,} tokens, {rec['parameters']:,} parameters with the embeddings (Chinese BERT-base: "
+            f"12 layers, hidden 768, about 102M). {rec['steps']:,} steps of {cfg['batch_size']} windows of at most {cfg['max_length']} tokens "
             f"({rec['steps'] / rec['steps_per_epoch']:.2f} passes over {rec['train_windows']:,} windows). "
             f"Held-out masked-LM loss: {rec['eval_loss_initial']:.3f} at initialisation, "
             f"{rec['eval_loss']:.3f} at the end"
