@@ -41,6 +41,8 @@ class LayerClassifier(nn.Module):
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """hidden (B, T, H), mask (B, T) with 1 for real tokens, or None when no position is
         padding -> logits (B, N)."""
+        if not torch.is_grad_enabled():
+            return self._forward_fused(hidden, mask)
         B, T, _ = hidden.shape
         h, d = self.heads, self.head_dim
         w = h * d
@@ -54,4 +56,45 @@ class LayerClassifier(nn.Module):
         pooled = torch.bmm(attn, x).view(B, h, 1, w)  # sum_t a_t x_t per head, (B, h, 1, w)
         ctx = torch.matmul(pooled, self.value.weight.view(h, d, w).transpose(1, 2))  # (B, h, 1, d)
         cls = self.attn_out(ctx.view(B, w) + self.value.bias)  # (B, w)
+        return self.out(torch.tanh(self.dense(cls)))  # (B, N)
+
+    # ----- inference: the same function with fewer, larger operations ------------------------
+    def fused_weights(self) -> tuple[torch.Tensor, ...]:
+        """Products of weights that inference multiplies together anyway, cached until any
+        parameter changes (new storage or an in-place update: optimizer steps, load_state_dict).
+
+        u = (K_h^T W_q,h / sqrt(d)) x_cls + K_h^T b_q,h / sqrt(d), all heads in one (h*w, w)
+        matrix; attn_out(concat_h(V_h p_h + b_v,h)) = sum_h (W_o,h V_h) p_h + W_o b_v + b_o, one
+        (w, h*w) matrix. Same multiply-add count as the unfused form (2 w^2 each), two to four
+        fewer operations per call, which is what a batch of one pays for.
+        """
+        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        cached = getattr(self, "_fused", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        h, d = self.heads, self.head_dim
+        w = h * d
+        scale = 1.0 / math.sqrt(d)
+        with torch.no_grad():
+            wk = self.key.weight.view(h, d, w)
+            qk_w = torch.einsum("hdv,hdw->hvw", wk, self.query.weight.view(h, d, w)).reshape(h * w, w) * scale
+            qk_b = torch.einsum("hdv,hd->hv", wk, self.query.bias.view(h, d)).reshape(h * w) * scale
+            wo = self.attn_out.weight.view(w, h, d)
+            vo_w = torch.einsum("ohd,hdv->ohv", wo, self.value.weight.view(h, d, w)).reshape(w, h * w)
+            vo_b = self.attn_out.weight @ self.value.bias + self.attn_out.bias
+        fused = (qk_w, qk_b, vo_w, vo_b)
+        self._fused = (key, fused)
+        return fused
+
+    def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, _ = hidden.shape
+        h, w = self.heads, self.heads * self.head_dim
+        qk_w, qk_b, vo_w, vo_b = self.fused_weights()
+        x = torch.tanh(self.reduce(hidden))  # (B, T, w)
+        u = nn.functional.linear(x[:, 0], qk_w, qk_b).view(B, h, w)  # scaled K_h^T q_h
+        scores = torch.bmm(u, x.transpose(1, 2))  # (B, h, T)
+        if mask is not None:
+            scores = scores.masked_fill(mask[:, None, :] == 0, torch.finfo(scores.dtype).min)
+        pooled = torch.bmm(scores.softmax(dim=-1), x).view(B, h * w)  # per head sum_t a_t x_t
+        cls = nn.functional.linear(pooled, vo_w, vo_b)  # (B, w)
         return self.out(torch.tanh(self.dense(cls)))  # (B, N)

@@ -93,6 +93,7 @@ def layer_cost(backbone_config, ops=MATMUL_OPS) -> Quadratic:
 
 def classifier_cost(classifier: nn.Module, hidden_size: int) -> Quadratic:
     with torch.no_grad():
+        classifier(torch.zeros(1, 1, hidden_size), None)  # inference's fused weights: made once, not per call
         return Quadratic.fit(lambda n: 2 * count_multiply_adds(
             classifier, (torch.zeros(1, n, hidden_size), torch.ones(1, n))))
 

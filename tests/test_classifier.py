@@ -1,0 +1,46 @@
+"""LayerClassifier: the inference form (fused weight products) is the training form."""
+import torch
+
+from fastbert.classifier import LayerClassifier
+
+
+def _inputs():
+    torch.manual_seed(0)
+    hidden = torch.randn(5, 7, 48)
+    mask = torch.ones(5, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    mask[3, 2:] = 0
+    return hidden, mask
+
+
+def test_inference_form_equals_training_form():
+    clf = LayerClassifier(48, 3, width=16, heads=4)
+    hidden, mask = _inputs()
+    trained_form = clf(hidden, mask)  # grad enabled: the unfused computation
+    assert trained_form.requires_grad
+    with torch.inference_mode():
+        fused = clf(hidden, mask)
+    torch.testing.assert_close(fused, trained_form.detach(), atol=1e-5, rtol=1e-5)
+    # no padding: mask=None and an all-ones mask give the same logits
+    with torch.no_grad():
+        torch.testing.assert_close(clf(hidden, None), clf(hidden, torch.ones(5, 7)), atol=1e-6, rtol=1e-6)
+
+
+def test_fused_weights_follow_parameter_updates():
+    clf = LayerClassifier(48, 2, width=16, heads=2)
+    hidden, mask = _inputs()
+    with torch.no_grad():
+        before = clf(hidden, mask)
+        first = clf.fused_weights()
+        assert clf.fused_weights()[0] is first[0]  # cached while nothing changes
+        clf.value.bias.add_(0.5)  # in place, as an optimizer step
+        clf.query.weight.mul_(1.5)
+        after = clf(hidden, mask)
+    assert clf.fused_weights()[0] is not first[0]
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, clf(hidden, mask).detach(), atol=1e-5, rtol=1e-5)
+    # new storage (load_state_dict into a fresh module) is noticed too
+    other = LayerClassifier(48, 2, width=16, heads=2)
+    other.load_state_dict(clf.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(other(hidden, mask), after, atol=1e-6, rtol=1e-6)
