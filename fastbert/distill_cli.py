@@ -503,8 +503,20 @@ def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note
         s_names, _ = layer_names(teacher, configs[kind])
         for name, row in zip(s_names, lam.tolist()):
             lines.append(f"- {kind} / {method}, {name}: " + " ".join(f"{v:.3f}" for v in row))
+    if ukd:
+        lams = torch.tensor([row for k, m in ukd for r in by_row[(k, m)] for row in r.lambdas])
+        n_t = lams.shape[-1]
+        cap = math.e / (math.e + n_t - 1)
+        lines += ["", f"Why λ is nearly uniform: its softmax runs over dot products of probability vectors, "
+                  f"which lie in [0, 1], so no teacher layer can get more than e/(e+{n_t - 1}) = {cap:.2f} "
+                  f"of the weight, or less than {1 / (1 + (n_t - 1) * math.e):.2f}; the teacher's layers "
+                  f"mostly agree with each other, so the dot products are close and λ stays near "
+                  f"1/{n_t} = {1 / n_t:.3f} (observed over all runs and student layers: "
+                  f"{lams.min().item():.3f} to {lams.max().item():.3f}). This is the formula as specified; "
+                  f"a temperature on those dot products would sharpen it."]
     lines += ["", "Regenerate: `bash scripts/universal_kd_report.sh` (the exact command: "
-              f"`python -m fastbert {shlex.join(sys.argv[1:])}`).", ""]
+              f"`python -m fastbert {shlex.join(a for a in sys.argv[1:] if a != '--resume')}`; `--resume` "
+              "reuses finished runs from the runs JSON).", ""]
     lines += kept_notes(out_md)
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text("\n".join(lines) + "\n")
