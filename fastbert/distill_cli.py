@@ -23,7 +23,7 @@ from .data import TextDataset, load_dataset
 from .distill import (METHODS, DistillWeights, StudentSummary, distillation_loss, lambda_heatmap,
                       save_student_summary, universal_kd_loss)
 from .students import STUDENT_KINDS, bert_student, count_parameters, sequence_student
-from .training import length_grouped_batches
+from .training import length_grouped_batches, optimizer_step
 
 DEFAULT_LR = {"bert": 1e-4, "bilstm": 2e-3, "gated-cnn": 2e-3}
 
@@ -182,11 +182,7 @@ def train_student(student, collate, train: TeacherOutputs, cfg: DistillConfig) -
             loss = distillation_loss(out.layer_logits, teacher_logits, train.labels[rows].to(ids.device),
                                      cfg.method, cfg.weights)
             loss.total.backward()
-            if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(params, optimizer, scheduler, cfg.max_grad_norm)
             step += 1
             if step % 50 == 0 or step == total:
                 entry = {"step": step, "loss": loss.total.item(), "ce": loss.ce.item(),

@@ -31,7 +31,7 @@ import torch
 
 from .backbone import quiet_transformers
 from .data import TextDataset, load_dataset
-from .training import length_grouped_batches
+from .training import length_grouped_batches, optimizer_step
 from .vocab import VocabConfig, build_tokenizer
 
 CHECKPOINT = "checkpoint.pt"
@@ -374,11 +374,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
             batch = _collate(collator, features, epoch_batches[epoch][index], cfg.seed * 1_000_003 + step)
             loss, _ = masked_lm_loss(model, batch)
             loss.backward()
-            if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(params, optimizer, scheduler, cfg.max_grad_norm)
             step += 1
             running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
             bar.update(1)

@@ -53,6 +53,17 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
 
 
+
+def optimizer_step(params, optimizer, scheduler, max_grad_norm: float | None,
+                   clip=torch.nn.utils.clip_grad_norm_) -> None:
+    """One update after backward: clip the gradients (when max_grad_norm), step the optimizer
+    and the learning-rate schedule, clear the gradients. Shared by every training loop."""
+    if max_grad_norm:
+        clip(params, max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
 def _set_trainable(model, stage: str, freeze_word_embeddings: bool) -> list[torch.nn.Parameter]:
     for p in model.parameters():
         p.requires_grad_(False)
@@ -155,11 +166,7 @@ def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = 
             y = None if labels is None else labels[rows].to(ids.device)
             loss = stage_loss(model, cfg, ids, mask, types, y)
             accelerator.backward(loss)
-            if cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(params, optimizer, scheduler, cfg.max_grad_norm, accelerator.clip_grad_norm_)
             step += 1
             running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
             bar.update(1)
