@@ -60,16 +60,19 @@ class LayerClassifier(nn.Module):
 
     # ----- inference: the same function with fewer, larger operations ------------------------
     def fused_weights(self) -> tuple[torch.Tensor, ...]:
-        """Products of weights that inference multiplies together anyway, cached until any
-        parameter changes (new storage or an in-place update: optimizer steps, load_state_dict).
+        """Products of weights that inference multiplies together anyway, cached until any of
+        the weights they come from changes (new storage or an in-place update: optimizer steps,
+        load_state_dict, `.to()`).
 
         u = (K_h^T W_q,h / sqrt(d)) x_cls + K_h^T b_q,h / sqrt(d), all heads in one (h*w, w)
         matrix; attn_out(concat_h(V_h p_h + b_v,h)) = sum_h (W_o,h V_h) p_h + W_o b_v + b_o, one
         (w, h*w) matrix. Same multiply-add count as the unfused form (2 w^2 each), two to four
         fewer operations per call, which is what a batch of one pays for.
         """
-        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
-        cached = getattr(self, "_fused", None)
+        sources = (self.query.weight, self.query.bias, self.key.weight, self.value.weight,
+                   self.value.bias, self.attn_out.weight, self.attn_out.bias)
+        key = tuple((p.data_ptr(), p._version) for p in sources)
+        cached = self.__dict__.get("_fused")
         if cached is not None and cached[0] == key:
             return cached[1]
         h, d = self.heads, self.head_dim
@@ -83,18 +86,20 @@ class LayerClassifier(nn.Module):
             vo_w = torch.einsum("ohd,hdv->ohv", wo, self.value.weight.view(h, d, w)).reshape(w, h * w)
             vo_b = self.attn_out.weight @ self.value.bias + self.attn_out.bias
         fused = (qk_w, qk_b, vo_w, vo_b)
-        self._fused = (key, fused)
+        self.__dict__["_fused"] = (key, fused)
         return fused
 
     def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, _ = hidden.shape
-        h, w = self.heads, self.heads * self.head_dim
+        # Plain functions on the weights rather than the sub-modules' calls: at batch size 1
+        # a module call's bookkeeping costs as much as its small matrix product.
+        linear = nn.functional.linear
+        B = hidden.size(0)
         qk_w, qk_b, vo_w, vo_b = self.fused_weights()
-        x = torch.tanh(self.reduce(hidden))  # (B, T, w)
-        u = nn.functional.linear(x[:, 0], qk_w, qk_b).view(B, h, w)  # scaled K_h^T q_h
+        x = torch.tanh(linear(hidden, self.reduce.weight, self.reduce.bias))  # (B, T, w)
+        u = linear(x[:, 0], qk_w, qk_b).view(B, self.heads, -1)  # scaled K_h^T q_h, (B, h, w)
         scores = torch.bmm(u, x.transpose(1, 2))  # (B, h, T)
         if mask is not None:
             scores = scores.masked_fill(mask[:, None, :] == 0, torch.finfo(scores.dtype).min)
-        pooled = torch.bmm(scores.softmax(dim=-1), x).view(B, h * w)  # per head sum_t a_t x_t
-        cls = nn.functional.linear(pooled, vo_w, vo_b)  # (B, w)
-        return self.out(torch.tanh(self.dense(cls)))  # (B, N)
+        pooled = torch.bmm(scores.softmax(dim=-1), x).view(B, -1)  # per head sum_t a_t x_t
+        cls = linear(pooled, vo_w, vo_b)  # (B, w)
+        return linear(torch.tanh(linear(cls, self.dense.weight, self.dense.bias)), self.out.weight, self.out.bias)

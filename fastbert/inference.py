@@ -39,41 +39,64 @@ def _trim(hidden, mask):
     return hidden[:, :longest], mask[:, :longest], shortest < longest
 
 
+def _stack_trace(runs: list[tuple[torch.Tensor | None, torch.Tensor]], L: int, B: int) -> torch.Tensor:
+    """(L, B, C) probabilities from each layer's (rows, probs), NaN where a sample did not run.
+
+    rows None: every sample of the batch ran the layer. Those layers (always the first ones)
+    are stacked in one operation; with batch size 1 there are no others.
+    """
+    full = 0
+    while full < len(runs) and runs[full][0] is None:
+        full += 1
+    head = torch.stack([p for _, p in runs[:full]])
+    if full == L:
+        return head
+    C = head.shape[-1]
+    out = torch.cat([head, head.new_full((L - full, B, C), float("nan"))])
+    for i in range(full, len(runs)):
+        rows, probs = runs[i]
+        out[i, rows] = probs
+    return out
+
+
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
                      criterion: ExitCriterion) -> BatchTrace:
     """Run a batch with early exit; a sample stops at the first layer whose criterion fires.
 
     The layers' attention mask is built only when the batch changes; a batch without padding
-    (always the case at batch size 1) gives the classifiers no mask at all.
+    (always the case at batch size 1) gives the classifiers no mask at all. The per-layer
+    record is assembled once at the end, so a layer costs its encoder layer, its classifier
+    and the exit test, nothing more.
     """
-    enc, L, C = model.encoder, model.num_layers, model.config.num_labels
+    enc, L = model.encoder, model.num_layers
     B, device = input_ids.size(0), input_ids.device
-    layer_probs = torch.full((L, B, C), float("nan"), device=device)
-    exit_layer = torch.full((B,), L, dtype=torch.long, device=device)
-    active = torch.arange(B, device=device)  # original row of each running sample
+    exit_layer = torch.full((B,), L, dtype=torch.long)
+    active = None  # original rows of the running samples; None while all B are running
+    runs = []  # (active, probs) of each layer run
     hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
     layer_mask = enc.layer_mask(hidden, mask)
     state = None
     for i in range(L):
         hidden = enc.run_layer(i, hidden, mask, layer_mask)
         probs = model.classifiers[i](hidden, mask if padded else None).softmax(-1)  # (b, C)
-        layer_probs[i, active] = probs
+        runs.append((active, probs))
         if i == L - 1:
             break
         leave, state = criterion(probs, speed, i, L, state)
         if bool(leave.any()):
-            exit_layer[active[leave]] = i + 1
+            rows = torch.arange(B, device=device) if active is None else active
+            exit_layer[rows[leave].cpu()] = i + 1
             keep = (~leave).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            active, hidden, mask = active[keep], hidden[keep], mask[keep]
+            active, hidden, mask = rows[keep], hidden[keep], mask[keep]
             state = state[keep] if state is not None else None
             hidden, mask, padded = _trim(hidden, mask)
             layer_mask = enc.layer_mask(hidden, mask)
+    layer_probs = _stack_trace(runs, L, B).float().cpu()
     # Uncertainties of all layers at once; the layers a sample did not run stay NaN.
-    uncertainties = normalized_entropy(layer_probs.to(probs.dtype))
-    return BatchTrace(exit_layer.cpu(), layer_probs.float().cpu(), uncertainties.float().cpu())
+    return BatchTrace(exit_layer, layer_probs, normalized_entropy(layer_probs))
 
 
 @torch.inference_mode()

@@ -23,13 +23,24 @@ def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
     >>> normalized_entropy(torch.tensor([0.5, 0.5])).item()
     1.0
     """
-    plogp = torch.special.xlogy(probs, probs)  # p log p, 0 where p == 0 (NaN stays NaN)
-    return (plogp.sum(-1) / math.log(1.0 / probs.shape[-1])).clamp(0.0, 1.0)
+    return _scaled_entropy(probs).clamp(0.0, 1.0)
+
+
+def _scaled_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """-sum(p log p) / log N, before clamping to [0, 1] (float rounding can step just past 1).
+
+    entr(p) = -p log p is 0 at p == 0 and never negative on [0, 1], so the result is >= 0.
+    """
+    return torch.special.entr(probs).sum(-1) * (1.0 / math.log(probs.shape[-1]))
 
 
 def entropy_criterion(probs, speed, layer, num_layers, state):
-    """Exit when the normalized entropy is below `speed` (the paper's rule)."""
-    return normalized_entropy(probs) < speed, state
+    """Exit when the normalized entropy is below `speed` (the paper's rule).
+
+    The clamp of `normalized_entropy` is left out: it changes only values just above 1,
+    which no speed in [0, 1] is above. One operation fewer per layer, paid at batch size 1.
+    """
+    return _scaled_entropy(probs) < speed, state
 
 
 def max_prob_criterion(probs, speed, layer, num_layers, state):
