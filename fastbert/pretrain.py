@@ -13,6 +13,8 @@ Checkpoints go to DIR/checkpoint.pt every `save_every` steps and on Ctrl-C / SIG
 seeded by (seed, step), so a resumed run takes the same steps as an uninterrupted one.
 Resuming with another --max-steps (or --epochs) is allowed: the learning-rate schedule is then
 redrawn for the new total from the step reached (a way to shorten or extend a running job).
+`--init DIR` starts from a backbone this command saved earlier (same vocabulary and shape),
+with a fresh optimiser and schedule: more pre-training after a finished run.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from .vocab import VocabConfig, build_tokenizer
 CHECKPOINT = "checkpoint.pt"
 RECORD = "pretrain.json"
 # Fields that fix the model's and the data's shape: a checkpoint only resumes under the same ones.
-_SHAPE_FIELDS = ("corpus", "text_columns", "hold_out", "exclude", "layers", "hidden", "heads", "ffn",
+_SHAPE_FIELDS = ("init", "corpus", "text_columns", "hold_out", "exclude", "layers", "hidden", "heads", "ffn",
                  "max_length", "batch_size", "seed", "eval_fraction", "vocab")
 
 Text = str | tuple[str, str]
@@ -59,6 +61,8 @@ class PretrainConfig:
     that file is used, which is the split `train --dev-fraction fraction --seed seed` makes.
     exclude: files whose texts (exact matches) are removed from the corpus, such as dev sets.
     eval_fraction: share of the corpus set aside to measure the MLM loss (at most 1,000 texts).
+    init: a directory this command wrote (BertForMaskedLM + tokenizer) to continue from, with a
+    new optimiser and schedule; its vocabulary and shape are used (see `with_init_shape`).
     """
 
     corpus: list[str]
@@ -84,6 +88,7 @@ class PretrainConfig:
     save_every: int = 250
     seed: int = 0
     progress: bool = True
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.vocab, dict):
@@ -113,6 +118,19 @@ class PretrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def with_init_shape(self) -> "PretrainConfig":
+        """This config with layers, hidden, heads, ffn and max_length read from `init`'s config
+        (those options cannot change when continuing); unchanged without `init`."""
+        if not self.init:
+            return self
+        from dataclasses import replace
+
+        from transformers import AutoConfig
+
+        c = AutoConfig.from_pretrained(self.init)
+        return replace(self, layers=c.num_hidden_layers, hidden=c.hidden_size, heads=c.num_attention_heads,
+                       ffn=c.intermediate_size, max_length=c.max_position_embeddings)
 
 
 @dataclass
@@ -208,6 +226,14 @@ def build_model(cfg: PretrainConfig, tokenizer):
                         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(cfg.seed)
     return BertForMaskedLM(config)
+
+
+def load_model(path: str):
+    """A masked-LM model this command saved (to continue pre-training it)."""
+    from transformers import BertForMaskedLM
+
+    with quiet_transformers():
+        return BertForMaskedLM.from_pretrained(path)
 
 
 def _collate(collator, features: list[dict], rows: Sequence[int], seed: int):
@@ -308,6 +334,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
     elif resume:
         raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
 
+    if cfg.init and Path(cfg.init).resolve() == out.resolve():
+        raise ValueError("--init: write the continued backbone to another --out than the one it starts from")
     texts, summary = read_corpus(cfg)
     n_eval = min(1000, round(len(texts) * cfg.eval_fraction))
     # A seeded choice of held-out texts, so a resumed run holds out the same ones.
@@ -318,6 +346,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     if state is not None:
         tokenizer = AutoTokenizer.from_pretrained(str(out))
+    elif cfg.init:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.init)
+        tokenizer.save_pretrained(str(out))
     else:
         tokenizer = build_tokenizer(_flat(train_texts), cfg.vocab, cfg.max_length)
         tokenizer.save_pretrained(str(out))  # first, so that a resumed run reuses this vocabulary
@@ -325,7 +356,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
     eval_features = encode(tokenizer, eval_texts, cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
 
-    model = build_model(cfg, tokenizer)
+    model = build_model(cfg, tokenizer) if state is not None or not cfg.init else load_model(cfg.init)
     lengths = [len(f["input_ids"]) for f in features]
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
     total = math.ceil(cfg.epochs * steps_per_epoch) if cfg.epochs is not None else cfg.max_steps
@@ -440,7 +471,7 @@ def cmd_pretrain(args) -> int:
         layers=args.layers, hidden=args.hidden, heads=args.heads, ffn=args.ffn, max_length=args.max_length,
         batch_size=args.batch_size, lr=args.lr, warmup_ratio=args.warmup_ratio, epochs=args.epochs, max_steps=args.max_steps or None,
         mlm_probability=args.mlm_probability, save_every=args.save_every, seed=args.seed,
-        progress=not args.quiet)
+        progress=not args.quiet, init=args.init).with_init_shape()
     # SIGTERM (kill, a scheduler's time limit) is handled like Ctrl-C: checkpoint, then stop.
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -490,6 +521,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--init", default=None, metavar="DIR",
+                   help="continue pre-training a backbone this command saved (its vocabulary and shape; "
+                        "new optimiser and schedule)")
     p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
                    help="save a checkpoint after STEP steps and stop (continue later with --resume)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

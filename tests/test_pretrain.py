@@ -196,3 +196,20 @@ def test_corpus_drops_labels_excluded_texts_and_held_out_rows(tmp_path):
     kept = [t for t in load_dataset(pairs).texts if t not in held.texts and CORPUS[0] not in t]
     assert pair_texts == kept and 0 < len(kept) < len(CORPUS) - 1 - len(held)
     assert summary[1]["used"] == len(pair_texts)
+
+
+def test_init_continues_a_finished_backbone(pretrained, tmp_path):
+    cfg, first = pretrained
+    torch.set_num_threads(1)
+    # Other shape options are replaced by the saved backbone's own.
+    more = PretrainConfig(**{**cfg.to_dict(), "out": str(tmp_path / "more"), "init": cfg.out, "hidden": 64,
+                             "max_steps": 40, "lr": 1e-3}).with_init_shape()
+    assert (more.hidden, more.layers) == (cfg.hidden, cfg.layers)
+    result = pretrain(more)
+    # It starts where the first run ended (same held-out texts, same vocabulary) and goes lower.
+    assert result.eval_loss_initial == pytest.approx(first.eval_loss, abs=1e-4)
+    assert result.eval_loss < first.eval_loss
+    assert (AutoTokenizer.from_pretrained(more.out).get_vocab()
+            == AutoTokenizer.from_pretrained(cfg.out).get_vocab())
+    with pytest.raises(ValueError, match="another --out"):
+        pretrain(PretrainConfig(**{**more.to_dict(), "out": cfg.out}))
