@@ -103,6 +103,8 @@ class SpeedRow:
     flops_speedup: float
     ms_per_sample: float
     repeats: int
+    # Speedups: medians over rounds of the ratio of the two runs' times in the same round
+    # (`paired_ratio`), not ratios of the medians.
     vs_speed0: float  # (a) time / this time
     vs_plain: float  # (b) time / this time
     vs_pipeline: float | None  # (c) time / (this time + tokenization time)
@@ -135,7 +137,8 @@ class GroupResult:
 
     @property
     def speed0_over_plain(self) -> float:
-        return self.row(0.0).ms_per_sample / self.plain_ms
+        """Speed 0's time over (b)'s, paired by round (the inverse of speed 0's vs_plain)."""
+        return 1.0 / self.row(0.0).vs_plain
 
 
 @dataclass
@@ -156,6 +159,22 @@ def median(values: Sequence[float]) -> float:
     if not values:
         raise ValueError("median of no values")
     return float(statistics.median(values))
+
+
+def paired_ratio(times: dict[str, list[float]], num: str | Sequence[str], den: str | Sequence[str]) -> float:
+    """Median over rounds of sum(times of `num`) / sum(times of `den`) in the same round.
+
+    `interleaved` runs every configuration once per round, so the i-th times of two runs were
+    taken seconds apart; a ratio within a round cancels the machine's slow drifts, which a ratio
+    of two medians would not. Rounds where either side has no time (a slow run with fewer
+    repeats) are left out.
+
+    >>> paired_ratio({"a": [2.0, 4.0, 9.0], "b": [1.0, 2.0, 3.0]}, "a", "b")
+    2.0
+    """
+    num, den = ([num] if isinstance(num, str) else list(num)), ([den] if isinstance(den, str) else list(den))
+    rounds = min(len(times[k]) for k in num + den)
+    return median([sum(times[k][i] for k in num) / sum(times[k][i] for k in den) for i in range(rounds)])
 
 
 def plan_repeats(warmup_seconds: float, repeats: int, min_repeats: int, seconds_per_config: float) -> int:
@@ -375,8 +394,8 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) 
         rows.append(SpeedRow(
             speed=s, accuracy=summary.accuracy, mean_exit_layer=summary.mean_exit_layer,
             flops_speedup=summary.flops_speedup, ms_per_sample=own, repeats=len(times[name]),
-            vs_speed0=ms["speed 0"] / own, vs_plain=ms["plain"] / own,
-            vs_pipeline=None if pipe is None else ms["pipeline"] / (own + ms["tokenize"]),
+            vs_speed0=paired_ratio(times, "speed 0", name), vs_plain=paired_ratio(times, "plain", name),
+            vs_pipeline=None if pipe is None else paired_ratio(times, "pipeline", [name, "tokenize"]),
             exit_mismatches=mismatches))
     mean_tokens = float(outputs.num_tokens.double().mean())
     return GroupResult(work.name, bs, n, mean_tokens, ms["tokenize"], ms["collate"], ms["plain"],
@@ -459,6 +478,9 @@ def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
         "its speedup column divides by FastBERT's model time plus tokenization time.",
         "Wall/FLOPs = (wall-clock speedup against (b)) / FLOPs speedup; both count against the "
         "full model.",
+        "ms / sample is the median over rounds; every × column (and speed 0 / (b)) is the median over "
+        "rounds of the ratio of the two runs' times in the same round, which cancels the machine's slow "
+        "drifts (so it need not equal the ratio of the ms columns).",
     ]
     if data is not None and 1 in cfg.batch_sizes and 0 < cfg.b1_samples < len(data):
         notes.append(f"Batch 1 on the data file runs on {cfg.b1_samples} evenly spaced rows of {len(data)} "

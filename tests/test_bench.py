@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from fastbert import cli
-from fastbert.bench import (BenchConfig, GroupResult, SpeedRow, BenchResult, Workload, build_workloads,
-                            evenly_spaced, interleaved, measure_group, median, plain_classifier, plan_repeats,
+from fastbert.bench import (BenchConfig, BenchResult, GroupResult, SpeedRow, Workload, build_workloads,
+                            evenly_spaced, interleaved, measure_group, median, paired_ratio, plain_classifier, plan_repeats,
                             references_table, results_table, synthetic_texts, target_checks, text_pipeline)
 from fastbert.data import TextDataset
 from tiny import WORDS, tiny_model
@@ -137,9 +137,9 @@ def test_measure_group_summarises_every_speed_consistently(model, texts):
     for r in group.rows:
         assert r.exit_mismatches == 0  # the timed run made the library's decisions
         assert r.repeats == 2 and 0.0 <= r.accuracy <= 1.0
-        # every speedup is a ratio of the same medians
-        assert r.vs_speed0 * r.ms_per_sample == pytest.approx(speed0.ms_per_sample)
-        assert r.vs_plain * r.ms_per_sample == pytest.approx(group.plain_ms)
+        # speedups are ratios within rounds (paired_ratio): positive, finite, and 1 for speed 0 itself
+        assert 0 < r.vs_speed0 < float("inf") and 0 < r.vs_plain < float("inf")
+    assert group.speed0_over_plain == pytest.approx(1 / speed0.vs_plain)
     exits = [r.mean_exit_layer for r in group.rows]
     flops = [r.flops_speedup for r in group.rows]
     assert exits == sorted(exits, reverse=True) and flops == sorted(flops)
@@ -225,3 +225,12 @@ def test_memory_of_this_process_is_read_from_proc():
     app = _app_latency()
     mem = app.memory_kb(os.getpid())
     assert 0 < mem["VmRSS"] <= mem["VmHWM"]
+
+
+def test_paired_ratio_divides_within_rounds_and_skips_missing_ones():
+    # A machine that slows down 10x in round 2: the ratio of medians would mix rounds, the
+    # paired ratio does not.
+    times = {"fast": [1.0, 10.0, 1.0], "slow": [2.0, 20.0, 2.0], "few": [4.0], "tok": [1.0, 10.0, 1.0]}
+    assert paired_ratio(times, "slow", "fast") == 2.0
+    assert paired_ratio(times, "few", "fast") == 4.0  # only the round both ran
+    assert paired_ratio(times, "slow", ["fast", "tok"]) == 1.0  # a sum of runs on one side
