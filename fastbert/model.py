@@ -121,7 +121,9 @@ class FastBert(nn.Module):
         firsts = [t[0] if isinstance(t, tuple) else t for t in texts]
         seconds = [t[1] for t in texts] if any(pairs) else None
         kwargs = dict(add_special_tokens=True, return_token_type_ids=True)
-        full = self.tokenizer(firsts, seconds, truncation=False, **kwargs)
+        # verbose=False: these ids are only counted, never run, so transformers' warning that
+        # the sequence is "longer than the maximum ... indexing errors" does not apply.
+        full = self.tokenizer(firsts, seconds, truncation=False, verbose=False, **kwargs)
         enc = self.tokenizer(firsts, seconds, truncation=True, max_length=self.config.max_length, **kwargs)
         enc["input_tokens"] = [len(ids) for ids in full["input_ids"]]
         return enc

@@ -1,4 +1,6 @@
 """Adaptive inference: batching, speed 0, monotonicity, shrinking batches."""
+import logging
+
 import pytest
 import torch
 
@@ -115,6 +117,20 @@ def test_long_text_is_truncated_and_reported(model):
     p = model.predict(" ".join(["good"] * 200), speed=0.5)[0]
     assert p.num_tokens == model.config.max_length
     assert p.input_tokens == 202 and p.truncated
+    # Counting the untruncated tokens does not make transformers warn of "indexing errors" (it
+    # warns once per tokenizer, for texts longer than the tokenizer's own maximum).
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    hf_logger = logging.getLogger("transformers")
+    hf_logger.addHandler(handler)
+    try:
+        model.tokenizer.model_max_length = model.config.max_length
+        model.tokenizer.deprecation_warnings.clear()
+        model.predict(" ".join(["good"] * 200), speed=0.5)
+    finally:
+        hf_logger.removeHandler(handler)
+    assert not any("indexing errors" in m for m in messages), messages
 
 
 def test_bad_arguments(model):
