@@ -14,6 +14,8 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
+from .lean_layer import lean_layer_forward, supports_lean
+
 
 @contextlib.contextmanager
 def quiet_transformers():
@@ -54,6 +56,8 @@ class LayerwiseEncoder(nn.Module):
         # The pooler is never used: FastBERT's classifiers read the sequence themselves.
         if getattr(model, "pooler", None) is not None:
             model.pooler = None
+        # Inference may run the layers through `lean_layer_forward` (same result, less overhead).
+        self.lean = all(supports_lean(layer, model.config) for layer in layers)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> "LayerwiseEncoder":
@@ -97,12 +101,15 @@ class LayerwiseEncoder(nn.Module):
             token_type_ids = None
         return self.model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
 
-    def layer_mask(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    def layer_mask(self, hidden: torch.Tensor, mask: torch.Tensor, padded: bool | None = None) -> torch.Tensor | None:
         """The attention mask in the form the backbone's attention implementation expects.
 
         Build it once per batch shape and pass it to every layer; None when nothing is padded
-        (and the attention implementation then needs no mask).
+        (and the attention implementation then needs no mask). padded=False (the caller knows
+        that no position is padding) skips building it where the layers run lean.
         """
+        if padded is False and self.lean:
+            return None
         return create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
 
     def run_layer(self, index: int, hidden: torch.Tensor, mask: torch.Tensor,
@@ -110,11 +117,15 @@ class LayerwiseEncoder(nn.Module):
         """Run layer `index` (0-based): (B, T, H) -> (B, T, H).
 
         layer_mask: what `layer_mask(hidden, mask)` returned (None included); built here
-        when not given.
+        when not given. Without autograd and in eval mode, BERT-shaped layers run through
+        `lean_layer_forward`; otherwise (training) through the Hugging Face layer.
         """
         if layer_mask is ...:
             layer_mask = self.layer_mask(hidden, mask)
-        out = self.model.encoder.layer[index](hidden, attention_mask=layer_mask)
+        layer = self.model.encoder.layer[index]
+        if self.lean and not layer.training and not torch.is_grad_enabled():
+            return lean_layer_forward(layer, hidden, layer_mask)
+        out = layer(hidden, attention_mask=layer_mask)
         return out[0] if isinstance(out, tuple) else out
 
 

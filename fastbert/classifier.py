@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from .weight_cache import derived
+
 
 class LayerClassifier(nn.Module):
     """Linear(hidden->w)+tanh, multi-head self-attention (w wide), [CLS] position,
@@ -59,47 +61,43 @@ class LayerClassifier(nn.Module):
         return self.out(torch.tanh(self.dense(cls)))  # (B, N)
 
     # ----- inference: the same function with fewer, larger operations ------------------------
-    def fused_weights(self) -> tuple[torch.Tensor, ...]:
-        """Products of weights that inference multiplies together anyway, cached until any of
-        the weights they come from changes (new storage or an in-place update: optimizer steps,
-        load_state_dict, `.to()`).
+    _INFERENCE_SOURCES = ("reduce.weight", "reduce.bias", "query.weight", "query.bias", "key.weight",
+                          "value.weight", "value.bias", "attn_out.weight", "attn_out.bias",
+                          "dense.weight", "dense.bias", "out.weight", "out.bias")
+
+    def inference_weights(self) -> tuple[torch.Tensor, ...]:
+        """Every tensor inference reads, with the products of weights that it multiplies together
+        anyway precomputed; cached until a weight changes (see `weight_cache.derived`).
 
         u = (K_h^T W_q,h / sqrt(d)) x_cls + K_h^T b_q,h / sqrt(d), all heads in one (h*w, w)
         matrix; attn_out(concat_h(V_h p_h + b_v,h)) = sum_h (W_o,h V_h) p_h + W_o b_v + b_o, one
         (w, h*w) matrix. Same multiply-add count as the unfused form (2 w^2 each), two to four
         fewer operations per call, which is what a batch of one pays for.
         """
-        sources = (self.query.weight, self.query.bias, self.key.weight, self.value.weight,
-                   self.value.bias, self.attn_out.weight, self.attn_out.bias)
-        key = tuple((p.data_ptr(), p._version) for p in sources)
-        cached = self.__dict__.get("_fused")
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        return derived(self, "_inference_weights", self._INFERENCE_SOURCES, self._fuse)
+
+    def _fuse(self, reduce_w, reduce_b, wq, bq, wk, wv, bv, wo, bo, dense_w, dense_b, out_w, out_b):
         h, d = self.heads, self.head_dim
         w = h * d
         scale = 1.0 / math.sqrt(d)
-        with torch.no_grad():
-            wk = self.key.weight.view(h, d, w)
-            qk_w = torch.einsum("hdv,hdw->hvw", wk, self.query.weight.view(h, d, w)).reshape(h * w, w) * scale
-            qk_b = torch.einsum("hdv,hd->hv", wk, self.query.bias.view(h, d)).reshape(h * w) * scale
-            wo = self.attn_out.weight.view(w, h, d)
-            vo_w = torch.einsum("ohd,hdv->ohv", wo, self.value.weight.view(h, d, w)).reshape(w, h * w)
-            vo_b = self.attn_out.weight @ self.value.bias + self.attn_out.bias
-        fused = (qk_w, qk_b, vo_w, vo_b)
-        self.__dict__["_fused"] = (key, fused)
-        return fused
+        wk = wk.view(h, d, w)
+        qk_w = torch.einsum("hdv,hdw->hvw", wk, wq.view(h, d, w)).reshape(h * w, w) * scale
+        qk_b = torch.einsum("hdv,hd->hv", wk, bq.view(h, d)).reshape(h * w) * scale
+        vo_w = torch.einsum("ohd,hdv->ohv", wo.view(w, h, d), wv.view(h, d, w)).reshape(w, h * w)
+        vo_b = wo @ bv + bo
+        return reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b
 
     def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         # Plain functions on the weights rather than the sub-modules' calls: at batch size 1
         # a module call's bookkeeping costs as much as its small matrix product.
         linear = nn.functional.linear
+        reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b = self.inference_weights()
         B = hidden.size(0)
-        qk_w, qk_b, vo_w, vo_b = self.fused_weights()
-        x = torch.tanh(linear(hidden, self.reduce.weight, self.reduce.bias))  # (B, T, w)
+        x = torch.tanh(linear(hidden, reduce_w, reduce_b))  # (B, T, w)
         u = linear(x[:, 0], qk_w, qk_b).view(B, self.heads, -1)  # scaled K_h^T q_h, (B, h, w)
         scores = torch.bmm(u, x.transpose(1, 2))  # (B, h, T)
         if mask is not None:
             scores = scores.masked_fill(mask[:, None, :] == 0, torch.finfo(scores.dtype).min)
         pooled = torch.bmm(scores.softmax(dim=-1), x).view(B, -1)  # per head sum_t a_t x_t
         cls = linear(pooled, vo_w, vo_b)  # (B, w)
-        return linear(torch.tanh(linear(cls, self.dense.weight, self.dense.bias)), self.out.weight, self.out.bias)
+        return linear(torch.tanh(linear(cls, dense_w, dense_b)), out_w, out_b)

@@ -75,7 +75,7 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     active = None  # original rows of the running samples; None while all B are running
     runs = []  # (active, probs) of each layer run
     hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
-    layer_mask = enc.layer_mask(hidden, mask)
+    layer_mask = enc.layer_mask(hidden, mask, padded)
     state = None
     for i in range(L):
         hidden = enc.run_layer(i, hidden, mask, layer_mask)
@@ -84,16 +84,22 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
         if i == L - 1:
             break
         leave, state = criterion(probs, speed, i, L, state)
-        if bool(leave.any()):
-            rows = torch.arange(B, device=device) if active is None else active
-            exit_layer[rows[leave].cpu()] = i + 1
-            keep = (~leave).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                break
-            active, hidden, mask = rows[keep], hidden[keep], mask[keep]
-            state = state[keep] if state is not None else None
-            hidden, mask, padded = _trim(hidden, mask)
-            layer_mask = enc.layer_mask(hidden, mask)
+        leaving = int(leave.sum())
+        if leaving == 0:
+            continue
+        if leaving == probs.size(0):  # every running sample exits here (always so at batch size 1)
+            if active is None:
+                exit_layer.fill_(i + 1)
+            else:
+                exit_layer[active.cpu()] = i + 1
+            break
+        rows = torch.arange(B, device=device) if active is None else active
+        exit_layer[rows[leave].cpu()] = i + 1
+        keep = (~leave).nonzero().squeeze(1)
+        active, hidden, mask = rows[keep], hidden[keep], mask[keep]
+        state = state[keep] if state is not None else None
+        hidden, mask, padded = _trim(hidden, mask)
+        layer_mask = enc.layer_mask(hidden, mask, padded)
     layer_probs = _stack_trace(runs, L, B).float().cpu()
     # Uncertainties of all layers at once; the layers a sample did not run stay NaN.
     return BatchTrace(exit_layer, layer_probs, normalized_entropy(layer_probs))
@@ -108,7 +114,7 @@ def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
     """
     enc = model.encoder
     hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
-    layer_mask = enc.layer_mask(hidden, mask)
+    layer_mask = enc.layer_mask(hidden, mask, padded)
     probs = []
     for i in range(model.num_layers):
         hidden = enc.run_layer(i, hidden, mask, layer_mask)

@@ -37,10 +37,11 @@ def _scaled_entropy(probs: torch.Tensor) -> torch.Tensor:
 def entropy_criterion(probs, speed, layer, num_layers, state):
     """Exit when the normalized entropy is below `speed` (the paper's rule).
 
-    The clamp of `normalized_entropy` is left out: it changes only values just above 1,
-    which no speed in [0, 1] is above. One operation fewer per layer, paid at batch size 1.
+    Tested as -sum(p log p) < speed * log N: the same rule without the division and the clamp
+    of `normalized_entropy` (the clamp changes only values just above 1, which no speed in
+    [0, 1] is above). Two operations fewer per layer, paid at batch size 1.
     """
-    return _scaled_entropy(probs) < speed, state
+    return torch.special.entr(probs).sum(-1) < speed * math.log(probs.shape[-1]), state
 
 
 def max_prob_criterion(probs, speed, layer, num_layers, state):

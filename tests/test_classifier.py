@@ -1,4 +1,5 @@
 """LayerClassifier: the inference form (fused weight products) is the training form."""
+import pytest
 import torch
 
 from fastbert.classifier import LayerClassifier
@@ -26,17 +27,17 @@ def test_inference_form_equals_training_form():
         torch.testing.assert_close(clf(hidden, None), clf(hidden, torch.ones(5, 7)), atol=1e-6, rtol=1e-6)
 
 
-def test_fused_weights_follow_parameter_updates():
+def test_inference_weights_follow_parameter_updates():
     clf = LayerClassifier(48, 2, width=16, heads=2)
     hidden, mask = _inputs()
     with torch.no_grad():
         before = clf(hidden, mask)
-        first = clf.fused_weights()
-        assert clf.fused_weights()[0] is first[0]  # cached while nothing changes
+        first = clf.inference_weights()
+        assert clf.inference_weights()[2] is first[2]  # cached while nothing changes
         clf.value.bias.add_(0.5)  # in place, as an optimizer step
         clf.query.weight.mul_(1.5)
         after = clf(hidden, mask)
-    assert clf.fused_weights()[0] is not first[0]
+    assert clf.inference_weights()[2] is not first[2]
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, clf(hidden, mask).detach(), atol=1e-5, rtol=1e-5)
     # new storage (load_state_dict into a fresh module) is noticed too
@@ -44,3 +45,21 @@ def test_fused_weights_follow_parameter_updates():
     other.load_state_dict(clf.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(other(hidden, mask), after, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("replace", ["assign", "parameter", "half"])
+def test_inference_weights_follow_replaced_parameters(replace):
+    clf = LayerClassifier(48, 2, width=16, heads=2)
+    hidden, mask = _inputs()
+    with torch.no_grad():
+        clf(hidden, mask)  # fills the cache
+    new = {k: torch.randn_like(v) for k, v in clf.state_dict().items()}
+    if replace == "assign":
+        clf.load_state_dict(new, assign=True)
+    elif replace == "parameter":
+        clf.dense.weight = torch.nn.Parameter(new["dense.weight"])
+    else:
+        clf.half().float()  # converted away and back: new storage, same values
+    expected = clf(hidden, mask).detach()  # training form, always from the current weights
+    with torch.no_grad():
+        torch.testing.assert_close(clf(hidden, mask), expected, atol=1e-5, rtol=1e-5)
