@@ -4,10 +4,11 @@ breakdown, written to assets/reports/overhead.md.
     python benchmarks/overhead_profile.py --model assets/models/sst2-minilm \
         --data ../shared/data/sst2/dev.tsv --threads 2
 
-1. Paired timings. Four ways to run the same single sentences, interleaved round by round:
+1. Paired timings. Five ways to run the same single sentences, interleaved round by round:
    (b) the plain `AutoModelForSequenceClassification` forward (as in `fastbert bench`), the
-   encoder layers alone, the encoder layers each followed by its classifier and softmax, and
-   `adaptive_forward` at speed 0. Each round's time is divided by that round's (b) time, so the
+   encoder layers alone called as transformers' modules, the same layers through FastBERT's
+   inference path (`fastbert/lean_layer.py`: same weights, same result, fewer operations), those
+   layers each followed by its classifier and softmax, and `adaptive_forward` at speed 0. Each round's time is divided by that round's (b) time, so the
    machine's slow and fast moments cancel; the medians of those ratios are reported.
 2. Profile. One pass of the encoder + classifiers loop under torch.profiler, each encoder layer
    and each classifier in its own `record_function` range: the operators' self time summed per
@@ -41,6 +42,16 @@ def paired_timings(model, hf, batches, rounds: int) -> dict[str, dict]:
         for ids, mask, types in batches:
             hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.softmax(-1)
 
+    hf_layers = enc.model.encoder.layer
+
+    @torch.inference_mode()
+    def transformers_layers():
+        for ids, mask, types in batches:
+            h = enc.embed(ids, types)
+            lm = enc.layer_mask(h, mask)
+            for layer in hf_layers:
+                h = layer(h, attention_mask=lm)
+
     def layers(with_classifiers: bool):
         @torch.inference_mode()
         def run():
@@ -57,7 +68,8 @@ def paired_timings(model, hf, batches, rounds: int) -> dict[str, dict]:
         for b in batches:
             adaptive_forward(model, *b, 0.0, crit)
 
-    runs = {"(b) plain model": plain, "encoder layers only": layers(False),
+    runs = {"(b) plain model": plain, "encoder layers only, transformers' layer calls": transformers_layers,
+            "encoder layers only, FastBERT's lean inference path": layers(False),
             "encoder layers + classifiers": layers(True), "FastBERT speed 0 (adaptive_forward)": speed0}
     for f in runs.values():
         f()  # warm-up
