@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
-from .lean_layer import lean_layer_forward, supports_lean
+from .lean_layer import LEAN_ATTENTION, lean_layer_forward, lean_plan
 
 
 @contextlib.contextmanager
@@ -56,8 +56,9 @@ class LayerwiseEncoder(nn.Module):
         # The pooler is never used: FastBERT's classifiers read the sequence themselves.
         if getattr(model, "pooler", None) is not None:
             model.pooler = None
-        # Inference may run the layers through `lean_layer_forward` (same result, less overhead).
-        self.lean = all(supports_lean(layer, model.config) for layer in layers)
+        # Whether the attention implementation lets inference run the lean path; read from the
+        # config (a slow attribute) once per batch, in `layer_mask`.
+        self._lean_attention = getattr(model.config, "_attn_implementation", None) in LEAN_ATTENTION
 
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> "LayerwiseEncoder":
@@ -106,11 +107,19 @@ class LayerwiseEncoder(nn.Module):
 
         Build it once per batch shape and pass it to every layer; None when nothing is padded
         (and the attention implementation then needs no mask). padded=False (the caller knows
-        that no position is padding) skips building it where the layers run lean.
+        that no position is padding) skips the building for sdpa and eager attention, which
+        need no mask then.
         """
-        if padded is False and self.lean:
+        self._lean_attention = getattr(self.model.config, "_attn_implementation", None) in LEAN_ATTENTION
+        if padded is False and self._lean_attention:
             return None
         return create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
+
+    def runs_lean(self) -> bool:
+        """Whether inference (autograd off, eval mode) would run every layer through
+        `lean_layer_forward` rather than as transformers' modules."""
+        return getattr(self.model.config, "_attn_implementation", None) in LEAN_ATTENTION and all(
+            lean_plan(layer, self.model.config) is not None for layer in self.model.encoder.layer)
 
     def run_layer(self, index: int, hidden: torch.Tensor, mask: torch.Tensor,
                   layer_mask: torch.Tensor | None | EllipsisType = ...) -> torch.Tensor:
@@ -123,8 +132,10 @@ class LayerwiseEncoder(nn.Module):
         if layer_mask is ...:
             layer_mask = self.layer_mask(hidden, mask)
         layer = self.model.encoder.layer[index]
-        if self.lean and not layer.training and not torch.is_grad_enabled():
-            return lean_layer_forward(layer, hidden, layer_mask)
+        if self._lean_attention and not layer.training and not torch.is_grad_enabled():
+            plan = lean_plan(layer, self.model.config)
+            if plan is not None:
+                return lean_layer_forward(plan, hidden, layer_mask)
         out = layer(hidden, attention_mask=layer_mask)
         return out[0] if isinstance(out, tuple) else out
 

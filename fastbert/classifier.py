@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from .weight_cache import derived
+from .weight_cache import derived, has_forward_hooks
 
 
 class LayerClassifier(nn.Module):
@@ -44,7 +44,9 @@ class LayerClassifier(nn.Module):
         """hidden (B, T, H), mask (B, T) with 1 for real tokens, or None when no position is
         padding -> logits (B, N)."""
         if not torch.is_grad_enabled():
-            return self._forward_fused(hidden, mask)
+            weights = self.inference_weights()
+            if weights is not None:
+                return self._forward_fused(hidden, mask, weights)
         B, T, _ = hidden.shape
         h, d = self.heads, self.head_dim
         w = h * d
@@ -65,16 +67,19 @@ class LayerClassifier(nn.Module):
                           "value.weight", "value.bias", "attn_out.weight", "attn_out.bias",
                           "dense.weight", "dense.bias", "out.weight", "out.bias")
 
-    def inference_weights(self) -> tuple[torch.Tensor, ...]:
+    def inference_weights(self) -> tuple[torch.Tensor, ...] | None:
         """Every tensor inference reads, with the products of weights that it multiplies together
-        anyway precomputed; cached until a weight changes (see `weight_cache.derived`).
+        anyway precomputed; cached until a weight changes (see `weight_cache.derived`). None
+        when inference must call the sub-modules themselves: one of them was replaced by a
+        module without plain weights, or has forward hooks.
 
         u = (K_h^T W_q,h / sqrt(d)) x_cls + K_h^T b_q,h / sqrt(d), all heads in one (h*w, w)
         matrix; attn_out(concat_h(V_h p_h + b_v,h)) = sum_h (W_o,h V_h) p_h + W_o b_v + b_o, one
         (w, h*w) matrix. Same multiply-add count as the unfused form (2 w^2 each), two to four
         fewer operations per call, which is what a batch of one pays for.
         """
-        return derived(self, "_inference_weights", self._INFERENCE_SOURCES, self._fuse)
+        weights = derived(self, "classifier", self._INFERENCE_SOURCES, self._fuse)
+        return None if weights is None or has_forward_hooks(weights[-1]) else weights
 
     def _fuse(self, reduce_w, reduce_b, wq, bq, wk, wv, bv, wo, bo, dense_w, dense_b, out_w, out_b):
         h, d = self.heads, self.head_dim
@@ -85,13 +90,13 @@ class LayerClassifier(nn.Module):
         qk_b = torch.einsum("hdv,hd->hv", wk, bq.view(h, d)).reshape(h * w) * scale
         vo_w = torch.einsum("ohd,hdv->ohv", wo.view(w, h, d), wv.view(h, d, w)).reshape(w, h * w)
         vo_b = wo @ bv + bo
-        return reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b
+        return reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b, tuple(self.children())
 
-    def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None, weights: tuple) -> torch.Tensor:
         # Plain functions on the weights rather than the sub-modules' calls: at batch size 1
         # a module call's bookkeeping costs as much as its small matrix product.
         linear = nn.functional.linear
-        reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b = self.inference_weights()
+        reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b, _ = weights
         B = hidden.size(0)
         x = torch.tanh(linear(hidden, reduce_w, reduce_b))  # (B, T, w)
         u = linear(x[:, 0], qk_w, qk_b).view(B, self.heads, -1)  # scaled K_h^T q_h, (B, h, w)

@@ -83,7 +83,8 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
         runs.append((active, probs))
         if i == L - 1:
             break
-        leave, state = criterion(probs, speed, i, L, state)
+        # float32, as `decide_exits` sees them (a no-op for float32 models)
+        leave, state = criterion(probs.float(), speed, i, L, state)
         leaving = int(leave.sum())
         if leaving == 0:
             continue

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .weight_cache import derived
+from .weight_cache import derived, has_forward_hooks
 
 # Self-attention classes whose forward is BERT's: query/key/value Linear, scaled dot product
 # over heads with the additive or boolean mask `create_bidirectional_mask` makes, no position
@@ -25,40 +25,63 @@ _BERT_SELF_ATTENTION = {
     "BertSelfAttention", "RobertaSelfAttention", "XLMRobertaSelfAttention",
     "ElectraSelfAttention", "CamembertSelfAttention",
 }
-
-
-def supports_lean(layer: nn.Module, config) -> bool:
-    """Whether `lean_layer_forward` computes exactly what `layer` does in eval mode."""
-    attn = getattr(getattr(layer, "attention", None), "self", None)
-    return (
-        type(attn).__name__ in _BERT_SELF_ATTENTION
-        and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager")
-        and not getattr(config, "is_decoder", False)
-        and not getattr(config, "add_cross_attention", False)
-        and not getattr(config, "chunk_size_feed_forward", 0)
-        and getattr(config, "position_embedding_type", "absolute") == "absolute"
-        and hasattr(layer, "intermediate") and hasattr(layer, "output")
-    )
-
-
-_SOURCES = tuple(f"attention.self.{m}.{p}" for p in ("weight", "bias") for m in ("query", "key", "value")) + tuple(
+_LINEARS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+            "intermediate.dense", "output.dense")
+_NORMS = ("attention.output.LayerNorm", "output.LayerNorm")
+_SOURCES = tuple(f"{m}.{p}" for p in ("weight", "bias") for m in _LINEARS[:3]) + tuple(
     f"{m}.{p}" for m in ("attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
                          "output.dense", "output.LayerNorm") for p in ("weight", "bias"))
 
 
-def _plan(layer, wq, wk, wv, bq, bk, bv, *rest):
-    """Everything the forward reads: query, key and value in one (3H, H) matrix and (3H,) bias,
-    the other weights as they are, and the layer's constants."""
+LEAN_ATTENTION = ("sdpa", "eager")  # implementations that compute what SDPA computes, masks included
+
+
+def supports_lean(layer: nn.Module, config) -> bool:
+    """Whether `lean_layer_forward` computes exactly what `layer` does in eval mode: BERT's layer
+    shape with plain `nn.Linear` / `nn.LayerNorm` pieces (not quantized or wrapped ones). The
+    attention implementation is checked by the caller (`LayerwiseEncoder`), per batch."""
+    attn = getattr(getattr(layer, "attention", None), "self", None)
+    if type(attn).__name__ not in _BERT_SELF_ATTENTION:
+        return False
+    try:
+        plain = (all(type(layer.get_submodule(m)) is nn.Linear for m in _LINEARS)
+                 and all(type(layer.get_submodule(m)) is nn.LayerNorm for m in _NORMS))
+    except AttributeError:
+        return False
+    return (
+        plain
+        and not getattr(config, "is_decoder", False)
+        and not getattr(config, "add_cross_attention", False)
+        and not getattr(config, "chunk_size_feed_forward", 0)
+        and getattr(config, "position_embedding_type", "absolute") == "absolute"
+        and hasattr(layer, "intermediate") and hasattr(layer.intermediate, "intermediate_act_fn")
+    )
+
+
+def lean_plan(layer: nn.Module, config) -> tuple | None:
+    """What `lean_layer_forward` reads, cached on the layer; None when the layer must run as
+    itself: an unsupported shape, or forward hooks on it or on any of its sub-modules (the lean
+    path would skip them)."""
+    plan = derived(layer, "lean_layer", _SOURCES, lambda *p: _plan(layer, config, *p))
+    return None if plan is None or has_forward_hooks(plan[-1]) else plan
+
+
+def _plan(layer, config, wq, wk, wv, bq, bk, bv, *rest):
+    """Query, key and value in one (3H, H) matrix and (3H,) bias, the other weights as they are,
+    the layer's constants and its modules (to see hooks)."""
+    if not supports_lean(layer, config):
+        return None
     attn = layer.attention.self
     constants = (attn.num_attention_heads, attn.scaling, layer.attention.output.LayerNorm.eps,
                  layer.output.LayerNorm.eps, layer.intermediate.intermediate_act_fn)
-    return (torch.cat([wq, wk, wv]), torch.cat([bq, bk, bv])) + rest + constants
+    return ((torch.cat([wq, wk, wv]), torch.cat([bq, bk, bv])) + tuple(rest) + constants
+            + (tuple(layer.modules()),))
 
 
-def lean_layer_forward(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """(B, T, H) -> (B, T, H); `mask` is what `LayerwiseEncoder.layer_mask` built (or None)."""
-    (w, b, wo, bo, g1, b1, wi, bi, w2, b2, g2, b2n,
-     heads, scaling, eps1, eps2, act) = derived(layer, "_fastbert_lean", _SOURCES, lambda *p: _plan(layer, *p))
+def lean_layer_forward(plan: tuple, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(B, T, H) -> (B, T, H) with what `lean_plan(layer, config)` returned; `mask` is what
+    `LayerwiseEncoder.layer_mask` built (or None)."""
+    (w, b, wo, bo, g1, b1, wi, bi, w2, b2, g2, b2n, heads, scaling, eps1, eps2, act, _) = plan
     B, T, H = hidden.shape
     q, k, v = F.linear(hidden, w, b).view(B, T, 3, heads, -1).permute(2, 0, 3, 1, 4)
     ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling).transpose(1, 2).reshape(B, T, H)

@@ -16,6 +16,7 @@ from .flops import CostModel, build_cost_model
 from .inference import BatchTrace, adaptive_forward, full_forward
 from .outputs import FastBertOutput, Prediction
 from .uncertainty import ExitCriterion, get_criterion
+from .weight_cache import clear
 
 Text = str | tuple[str, str]
 
@@ -81,6 +82,22 @@ class FastBert(nn.Module):
         if self._cost is None:
             self._cost = build_cost_model(self.encoder.config, self.teacher, self.num_layers)
         return self._cost
+
+    # ----- caches of inference ------------------------------------------------------------
+    def clear_inference_cache(self) -> None:
+        """Drop the weight products inference keeps (rebuilt on the next call). Needed only after
+        editing weights in place through `param.data`, which the caches cannot see; done here on
+        every switch between train and eval mode and on `.to()` / `.half()` / `.cpu()`."""
+        clear(self)
+
+    def train(self, mode: bool = True) -> "FastBert":
+        if mode != self.training:
+            clear(self)
+        return super().train(mode)
+
+    def _apply(self, fn, recurse=True):
+        clear(self)
+        return super()._apply(fn, recurse)
 
     # ----- training-time forward -----------------------------------------------------------
     def hidden_states(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:

@@ -63,3 +63,20 @@ def test_inference_weights_follow_replaced_parameters(replace):
     expected = clf(hidden, mask).detach()  # training form, always from the current weights
     with torch.no_grad():
         torch.testing.assert_close(clf(hidden, mask), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_sub_module_hooks_and_replacements_are_honoured():
+    clf = LayerClassifier(48, 2, width=16, heads=2)
+    hidden, mask = _inputs()
+    with torch.no_grad():
+        clf(hidden, mask)  # fills the cache
+    seen = []
+    handle = clf.dense.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        clf(hidden, mask)
+    handle.remove()
+    assert seen == [(5, 16)]
+    clf.dense = torch.nn.Linear(16, 16)  # a new module, after the cache was filled
+    expected = clf(hidden, mask).detach()
+    with torch.no_grad():
+        torch.testing.assert_close(clf(hidden, mask), expected, atol=1e-5, rtol=1e-5)

@@ -38,7 +38,7 @@ def hf_layer(enc, i, hidden, layer_mask):
 @pytest.mark.parametrize("padded", [False, True])
 def test_lean_layers_equal_hugging_face_layers(model_type, attn, padded):
     enc = encoder(model_type, attn)
-    assert enc.lean
+    assert enc.runs_lean()
     ids, mask = batch(padded)
     with torch.inference_mode():
         hidden = enc.embed(ids)
@@ -97,12 +97,99 @@ def test_weight_updates_are_seen(model):
             query.copy_(saved)
 
 
-def test_unsupported_layers_fall_back(monkeypatch):
-    assert not encoder(chunk_size_feed_forward=4).lean
+def test_unsupported_layers_fall_back():
+    assert not encoder(chunk_size_feed_forward=4).runs_lean()
     enc = encoder()
-    enc.lean = False  # as for an encoder family it does not know
-    monkeypatch.setattr(backbone_module, "lean_layer_forward", lambda *a: pytest.fail("lean path taken"))
-    ids, mask = batch(True)
+    assert enc.runs_lean()
+    enc.model.config._attn_implementation = "flex_attention"  # switched after the first use
+    assert not enc.runs_lean()
+    enc.model.config._attn_implementation = "eager"
+    assert enc.runs_lean()
+
+
+def assert_layers_match(enc, padded=True):
+    """run_layer (whichever path it takes) equals transformers' layer, layer by layer."""
+    ids, mask = batch(padded)
     with torch.inference_mode():
         hidden = enc.embed(ids)
-        enc.run_layer(0, hidden, mask)
+        layer_mask = enc.layer_mask(hidden, mask)
+        for i in range(enc.num_layers):
+            expected = hf_layer(enc, i, hidden, layer_mask)
+            real = mask.bool()
+            torch.testing.assert_close(enc.run_layer(i, hidden, mask, layer_mask)[real], expected[real],
+                                       atol=1e-5, rtol=1e-5)
+            hidden = expected
+
+
+def test_replaced_sub_module_is_seen():
+    enc = encoder()
+    assert_layers_match(enc)  # fills the caches
+    layer = enc.model.encoder.layer[0]
+    new = torch.nn.Linear(32, 32)
+    with torch.no_grad():
+        new.weight.normal_(0.0, 0.3)
+    layer.attention.self.query = new
+    assert_layers_match(enc)
+
+
+class Wrapped(torch.nn.Module):
+    """A linear wrapped as adapters and quantizers wrap them: no `weight` of its own."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base_layer = base
+
+    def forward(self, x):
+        return 2.0 * self.base_layer(x)
+
+
+def test_wrapped_linears_run_as_themselves():
+    enc = encoder()
+    assert_layers_match(enc)
+    layer = enc.model.encoder.layer[1]
+    layer.intermediate.dense = Wrapped(layer.intermediate.dense)
+    assert not enc.runs_lean()
+    assert_layers_match(enc)
+
+
+def test_forward_hooks_still_run():
+    enc = encoder()
+    assert_layers_match(enc)
+    seen = []
+    handle = enc.model.encoder.layer[1].output.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    try:
+        assert not enc.runs_lean()
+        ids, mask = batch(False)
+        with torch.inference_mode():
+            hidden = enc.embed(ids)
+            for i in range(enc.num_layers):
+                hidden = enc.run_layer(i, hidden, mask, None)
+        assert seen == [hidden.shape]
+    finally:
+        handle.remove()
+    assert enc.runs_lean()
+
+
+def test_model_caches_are_dropped_on_mode_switch_and_on_request(model, texts):
+    """Edits through `.data` bypass the version counter: a mode switch or
+    `clear_inference_cache()` makes inference see them."""
+    query = model.encoder.model.encoder.layer[0].attention.self.query.weight
+    saved = query.detach().clone()
+
+    def probs():
+        return [p.layer_probs for p in model.predict(texts[:3], speed=0.0)]
+
+    try:
+        before = probs()
+        query.data.mul_(3.0)
+        model.clear_inference_cache()
+        changed = probs()
+        assert changed != before
+        query.data.copy_(saved)
+        model.train()
+        model.eval()
+        assert probs() == before
+    finally:
+        query.data.copy_(saved)
+        model.clear_inference_cache()
+        model.eval()
