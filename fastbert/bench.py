@@ -342,19 +342,16 @@ def pipeline_inputs(texts: Sequence) -> list:
 
 
 # ----- one group -----------------------------------------------------------------------------
-def length_sorted_batches(enc: dict, batch_size: int) -> list[list[int]]:
-    """Rows longest first, cut into batches: how `FastBert.trace` batches."""
-    order = sorted(range(len(enc["input_ids"])), key=lambda r: -len(enc["input_ids"][r]))
-    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-
-
 def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) -> GroupResult:
     """Time every configuration of one workload round-robin and summarise them."""
     texts, bs, n = work.data.texts, work.batch_size, len(work.data)
     criterion = get_criterion(model.config.exit_criterion, model.config.patience)
     enc = model.tokenize(texts)
-    batch_rows = length_sorted_batches(enc, bs)
-    batches = [model.collate(enc, rows) for rows in batch_rows]
+    # The plain model runs length-sorted batches; FastBERT runs chunks of such batches as
+    # `predict` does (the survivors regrouped between layers).
+    batches = [model.collate(enc, rows) for rows in model.batch_order(enc, bs, pool=1)]
+    chunk_rows = model.batch_order(enc, bs)
+    chunks = [model.collate(enc, rows) for rows in chunk_rows]
     send_types = model.encoder.uses_token_types
     last: dict[str, list] = {}
 
@@ -365,7 +362,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) 
 
     def fastbert_run(speed):
         def run():
-            last[f"speed {speed:g}"] = [adaptive_forward(model, *b, speed, criterion) for b in batches]
+            last[f"speed {speed:g}"] = [adaptive_forward(model, *c, speed, criterion, bs) for c in chunks]
         return run
 
     runs: dict[str, Callable[[], object]] = {f"speed {s:g}": fastbert_run(s) for s in cfg.speeds}
@@ -375,7 +372,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) 
         max_length = model.config.max_length
         runs["pipeline"] = lambda: pipe(inputs, batch_size=bs, truncation=True, max_length=max_length)
     runs["tokenize"] = lambda: model.tokenize(texts)
-    runs["collate"] = lambda: [model.collate(enc, rows) for rows in length_sorted_batches(enc, bs)]
+    runs["collate"] = lambda: [model.collate(enc, rows) for rows in model.batch_order(enc, bs)]
     log(f"  {work.name}, batch {bs}: {len(runs)} configurations round-robin ...")
     times = interleaved(runs, cfg.repeats, cfg.min_repeats, cfg.seconds_per_config)
     ms = {name: 1000.0 * median(t) / n for name, t in times.items()}
@@ -387,7 +384,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) 
     for s, summary in zip(cfg.speeds, summaries):
         name = f"speed {s:g}"
         timed_exit = torch.empty(n, dtype=torch.long)
-        for r, tr in zip(batch_rows, last[name]):
+        for r, tr in zip(chunk_rows, last[name]):
             timed_exit[r] = tr.exit_layer
         mismatches = int((timed_exit != decide_exits(outputs.layer_probs, s, criterion)).sum())
         own = ms[name]

@@ -1,7 +1,8 @@
 """Adaptive inference with shrinking batches (the paper's Figure 2), and the all-layers pass.
 
 After each layer the samples whose student is sure enough leave the batch (tensor indexing,
-no per-sample Python loop), and the remaining batch is cut to its longest real sequence.
+no per-sample Python loop), the survivors of several batches are regrouped into full batches,
+and each batch is cut to its longest real sequence.
 """
 from __future__ import annotations
 
@@ -40,67 +41,130 @@ def _trim(hidden, mask):
 
 
 def _stack_trace(runs: list[tuple[torch.Tensor | None, torch.Tensor]], L: int, B: int) -> torch.Tensor:
-    """(L, B, C) probabilities from each layer's (rows, probs), NaN where a sample did not run.
-
-    rows None: every sample of the batch ran the layer. Those layers (always the first ones)
-    are stacked in one operation; with batch size 1 there are no others.
-    """
+    """(L, B, C) probabilities from the (layer, rows, probs) of every group run, NaN where a
+    sample did not run a layer. rows None: every sample of the batch ran it (at batch size 1,
+    always); those layers are stacked in one operation."""
     full = 0
-    while full < len(runs) and runs[full][0] is None:
+    while full < len(runs) and runs[full][1] is None and runs[full][0] == full:
         full += 1
-    head = torch.stack([p for _, p in runs[:full]])
-    if full == L:
+    C = runs[0][2].shape[-1]
+    head = torch.stack([p for _, _, p in runs[:full]]) if full else runs[0][2].new_empty((0, B, C))
+    if full == len(runs) == L:
         return head
-    C = head.shape[-1]
     out = torch.cat([head, head.new_full((L - full, B, C), float("nan"))])
-    for i in range(full, len(runs)):
-        rows, probs = runs[i]
-        out[i, rows] = probs
+    for layer, rows, probs in runs[full:]:
+        out[layer, rows] = probs
     return out
+
+
+class _Group:
+    """Samples that run a layer together: their rows in the input (None: all of them), hidden
+    states (b, T, H), mask (b, T), whether any of it is padding, the criterion's state, and the
+    layers' attention mask (... until built)."""
+
+    __slots__ = ("rows", "hidden", "mask", "padded", "state", "layer_mask")
+
+    def __init__(self, rows, hidden, mask, padded, state, layer_mask=...):
+        self.rows, self.hidden, self.mask, self.padded = rows, hidden, mask, padded
+        self.state, self.layer_mask = state, layer_mask
+
+
+def _pad_right(t: torch.Tensor, width: int) -> torch.Tensor:
+    """Zero-pad dimension 1 to `width`."""
+    extra = width - t.size(1)
+    return t if extra == 0 else torch.cat([t, t.new_zeros((t.size(0), extra) + tuple(t.shape[2:]))], dim=1)
+
+
+def _merge(parts: list[_Group]) -> _Group:
+    if len(parts) == 1:
+        return parts[0]
+    width = max(g.hidden.size(1) for g in parts)
+    state = None if parts[0].state is None else torch.cat([g.state for g in parts])
+    return _Group(torch.cat([g.rows for g in parts]), torch.cat([_pad_right(g.hidden, width) for g in parts]),
+                  torch.cat([_pad_right(g.mask, width) for g in parts]),
+                  any(g.padded or g.hidden.size(1) < width for g in parts), state)
+
+
+def _slice(g: _Group, a: int, b: int) -> _Group:
+    hidden, mask, padded = _trim(g.hidden[a:b], g.mask[a:b])
+    return _Group(g.rows[a:b], hidden, mask, padded, None if g.state is None else g.state[a:b])
+
+
+def _regroup(pieces: list[_Group], batch_size: int) -> list[_Group]:
+    """The survivors of one layer, in groups of at most `batch_size` for the next.
+
+    Pieces come in input order, longest first, so consecutive survivors have similar lengths;
+    a piece that fills a group alone is kept as it is (no copy), the others are cut or padded to
+    their group's longest member and concatenated.
+    """
+    groups, parts, size = [], [], 0
+    for piece in pieces:
+        n, start = piece.rows.numel(), 0
+        while start < n:
+            take = min(batch_size - size, n - start)
+            parts.append(piece if take == n else _slice(piece, start, start + take))
+            size, start = size + take, start + take
+            if size == batch_size:
+                groups.append(_merge(parts))
+                parts, size = [], 0
+    if parts:
+        groups.append(_merge(parts))
+    return groups
 
 
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
-                     criterion: ExitCriterion) -> BatchTrace:
-    """Run a batch with early exit; a sample stops at the first layer whose criterion fires.
+                     criterion: ExitCriterion, batch_size: int | None = None) -> BatchTrace:
+    """Run samples with early exit; a sample stops at the first layer whose criterion fires.
 
-    The layers' attention mask is built only when the batch changes; a batch without padding
-    (always the case at batch size 1) gives the classifiers no mask at all. The per-layer
-    record is assembled once at the end, so a layer costs its encoder layer, its classifier
-    and the exit test, nothing more.
+    The samples run each layer in groups of at most `batch_size` (all together when None).
+    After a layer the samples that exit leave their group, and when more than one group is
+    left the survivors are regrouped, so that later layers run full groups rather than many
+    nearly empty ones. Pass the samples longest first (as `FastBert.trace` does) so that a
+    group holds similar lengths; every group is cut to its longest sequence. A group's attention
+    mask is built once, and not at all when nothing is padded (always so at batch size 1). The
+    per-layer record is assembled once at the end.
     """
     enc, L = model.encoder, model.num_layers
     B, device = input_ids.size(0), input_ids.device
+    bs = min(batch_size or B, B)
     exit_layer = torch.full((B,), L, dtype=torch.long)
-    active = None  # original rows of the running samples; None while all B are running
-    runs = []  # (active, probs) of each layer run
-    hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
-    layer_mask = enc.layer_mask(hidden, mask, padded)
-    state = None
+    runs = []  # (layer, rows or None, probs) of every group run
+    groups = []
+    for a in range(0, B, bs):
+        types = None if token_type_ids is None else token_type_ids[a:a + bs]
+        hidden, mask, padded = _trim(enc.embed(input_ids[a:a + bs], types), attention_mask[a:a + bs])
+        rows = None if bs == B else torch.arange(a, min(a + bs, B), device=device)
+        groups.append(_Group(rows, hidden, mask, padded, None))
     for i in range(L):
-        hidden = enc.run_layer(i, hidden, mask, layer_mask)
-        probs = model.classifiers[i](hidden, mask if padded else None).softmax(-1)  # (b, C)
-        runs.append((active, probs))
-        if i == L - 1:
-            break
-        # float32, as `decide_exits` sees them (a no-op for float32 models)
-        leave, state = criterion(probs.float(), speed, i, L, state)
-        leaving = int(leave.sum())
-        if leaving == 0:
-            continue
-        if leaving == probs.size(0):  # every running sample exits here (always so at batch size 1)
-            if active is None:
-                exit_layer.fill_(i + 1)
+        survivors = []
+        for g in groups:
+            if g.layer_mask is ...:
+                g.layer_mask = enc.layer_mask(g.hidden, g.mask, g.padded)
+            g.hidden = enc.run_layer(i, g.hidden, g.mask, g.layer_mask)
+            probs = model.classifiers[i](g.hidden, g.mask if g.padded else None).softmax(-1)  # (b, C)
+            runs.append((i, g.rows, probs))
+            if i == L - 1:
+                continue
+            # float32, as `decide_exits` sees them (a no-op for float32 models)
+            leave, g.state = criterion(probs.float(), speed, i, L, g.state)
+            leaving = int(leave.sum())
+            if leaving == 0:
+                survivors.append(g)
+            elif leaving == probs.size(0):  # the whole group exits here (always so at batch size 1)
+                if g.rows is None:
+                    exit_layer.fill_(i + 1)
+                else:
+                    exit_layer[g.rows.cpu()] = i + 1
             else:
-                exit_layer[active.cpu()] = i + 1
+                rows = torch.arange(B, device=device) if g.rows is None else g.rows
+                exit_layer[rows[leave].cpu()] = i + 1
+                keep = (~leave).nonzero().squeeze(1)
+                hidden, mask, padded = _trim(g.hidden[keep], g.mask[keep])
+                survivors.append(_Group(rows[keep], hidden, mask, padded, None if g.state is None else g.state[keep]))
+        if not survivors:
             break
-        rows = torch.arange(B, device=device) if active is None else active
-        exit_layer[rows[leave].cpu()] = i + 1
-        keep = (~leave).nonzero().squeeze(1)
-        active, hidden, mask = rows[keep], hidden[keep], mask[keep]
-        state = state[keep] if state is not None else None
-        hidden, mask, padded = _trim(hidden, mask)
-        layer_mask = enc.layer_mask(hidden, mask, padded)
+        groups = _regroup(survivors, bs) if len(survivors) > 1 else survivors
     layer_probs = _stack_trace(runs, L, B).float().cpu()
     # Uncertainties of all layers at once; the layers a sample did not run stay NaN.
     return BatchTrace(exit_layer, layer_probs, normalized_entropy(layer_probs))

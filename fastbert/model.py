@@ -161,26 +161,46 @@ class FastBert(nn.Module):
         device = self.device
         return ids.to(device), mask.to(device), types.to(device)
 
+    # At most this many samples run through the layers together (in batches of `batch_size`,
+    # survivors regrouped after each layer); bounds the hidden states held at once.
+    POOL_SAMPLES = 256
+
+    @classmethod
+    def batch_order(cls, enc: dict, batch_size: int, pool: int | None = None) -> list[list[int]]:
+        """Rows longest first, in chunks of `pool` batches of `batch_size` (by default as many as
+        fit in POOL_SAMPLES; one at a time at batch size 1, where each text is its own request)."""
+        if pool is None:
+            pool = 1 if batch_size == 1 else max(1, cls.POOL_SAMPLES // batch_size)
+        order = sorted(range(len(enc["input_ids"])), key=lambda r: -len(enc["input_ids"][r]))
+        step = batch_size * pool
+        return [order[k:k + step] for k in range(0, len(order), step)]
+
     def trace(self, texts: Sequence[Text], speed: float = 0.5, batch_size: int = 32,
               compute_all: bool = False, criterion: ExitCriterion | None = None) -> tuple[dict, list[BatchTrace], list[list[int]]]:
-        """Tokenize, sort by length, and run each batch. Lower-level than `predict`."""
+        """Tokenize, sort by length, and run each chunk of batches (see `batch_order`); returns the
+        encodings, one trace per chunk and the chunks' rows. Lower-level than `predict`."""
         if not 0.0 <= speed <= 1.0:
             raise ValueError(f"speed must be in [0, 1], got {speed}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         criterion = criterion or get_criterion(self.config.exit_criterion, self.config.patience)
         enc = self.tokenize(texts)
-        # Longest first, so that each batch holds texts of similar length and little padding.
-        order = sorted(range(len(texts)), key=lambda r: -len(enc["input_ids"][r]))
-        batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-        run = full_forward if compute_all else adaptive_forward
+
+        def run(rows):
+            inputs = self.collate(enc, rows)
+            if compute_all:
+                return full_forward(self, *inputs, speed, criterion)
+            return adaptive_forward(self, *inputs, speed, criterion, batch_size)
+
+        # compute_all runs every layer for every sample: nothing to regroup, batch by batch.
+        chunks = self.batch_order(enc, batch_size, pool=1 if compute_all else None)
         was_training = self.training
         self.eval()
         try:
-            traces = [run(self, *self.collate(enc, rows), speed, criterion) for rows in batches]
+            traces = [run(rows) for rows in chunks]
         finally:
             self.train(was_training)
-        return enc, traces, batches
+        return enc, traces, chunks
 
     def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
                 compute_all: bool = False, criterion: ExitCriterion | None = None) -> list[Prediction]:

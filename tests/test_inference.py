@@ -96,6 +96,44 @@ def test_exited_samples_leave_the_batch(model, texts, monkeypatch):
     assert seen[0][1] > seen[-1][1]
 
 
+def remembering_criterion(probs, speed, layer, num_layers, state):
+    """A stateful test criterion: at layer 1 the samples least sure of class 0 leave, the rest
+    remember p(class 0); at layer 2 they leave if what they remember is high. A state that
+    reached the wrong rows would change the second decision."""
+    if state is None:
+        return probs[:, 0] < 0.285, probs[:, 0]
+    return state > 0.293, state
+
+
+# (criterion, speed) pairs at which the tiny model's exits are mixed
+@pytest.mark.parametrize("batch_size", [2, 3])
+@pytest.mark.parametrize("criterion,speed", [("entropy", 0.9), (remembering_criterion, 0.0)])
+def test_survivors_of_several_batches_are_regrouped(model, texts, monkeypatch, criterion, speed, batch_size):
+    """After a layer, the samples left in all batches run the next layer as full batches, and
+    the results stay those of one text at a time (a criterion's state travels with its rows)."""
+    seen = []
+    original = model.encoder.run_layer
+
+    def spy(index, hidden, mask, layer_mask=None):
+        seen.append((index, hidden.shape[0], hidden.shape[1], int(mask.sum(1).max())))
+        return original(index, hidden, mask, layer_mask)
+
+    crit = get_criterion(criterion) if isinstance(criterion, str) else criterion
+    single = [model.predict(t, speed=speed, criterion=crit)[0] for t in texts]
+    monkeypatch.setattr(model.encoder, "run_layer", spy)
+    bs = batch_size
+    batched = model.predict(texts, speed=speed, batch_size=bs, criterion=crit)
+    _same(batched, single)
+    for index in range(model.num_layers):
+        running = sum(p.exit_layer > index for p in batched)
+        sizes = [rows for i, rows, _, _ in seen if i == index]
+        assert sum(sizes) == running
+        assert len(sizes) == -(-running // bs)  # as few batches as the survivors need
+    assert all(width == longest for _, _, width, longest in seen)
+    exits = [p.exit_layer for p in batched]
+    assert len(set(exits)) == 3 if criterion is remembering_criterion else len(set(exits)) == 2
+
+
 def test_flops_follow_exit_layer_and_length(model, texts):
     for p in model.predict(texts, speed=0.5):
         cost = model.cost
