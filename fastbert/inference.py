@@ -40,7 +40,7 @@ def _trim(hidden, mask):
     return hidden[:, :longest], mask[:, :longest], shortest < longest
 
 
-def _stack_trace(runs: list[tuple[torch.Tensor | None, torch.Tensor]], L: int, B: int) -> torch.Tensor:
+def _stack_trace(runs: list[tuple[int, torch.Tensor | None, torch.Tensor]], L: int, B: int) -> torch.Tensor:
     """(L, B, C) probabilities from the (layer, rows, probs) of every group run, NaN where a
     sample did not run a layer. rows None: every sample of the batch ran it (at batch size 1,
     always); those layers are stacked in one operation."""

@@ -54,7 +54,7 @@ def supports_lean(layer: nn.Module, config) -> bool:
         and not getattr(config, "add_cross_attention", False)
         and not getattr(config, "chunk_size_feed_forward", 0)
         and getattr(config, "position_embedding_type", "absolute") == "absolute"
-        and hasattr(layer, "intermediate") and hasattr(layer.intermediate, "intermediate_act_fn")
+        and hasattr(layer.intermediate, "intermediate_act_fn")
     )
 
 
