@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .backbone import LayerwiseEncoder, resolve_backbone
+from .calibration import CURVE_FILE, CurveError, load_curve, save_curve
 from .config import FastBertConfig
 
 WEIGHTS = "model.safetensors"
@@ -45,6 +46,9 @@ def save_checkpoint(model, directory: Path, dtype: torch.dtype, base_weights: st
     (directory / BASE_WEIGHTS).unlink(missing_ok=True)
     if left_out:
         (directory / BASE_WEIGHTS).write_text(json.dumps({"source": base_weights, "tensors": left_out}, indent=1))
+    model.config.calibration_curve = None if model.curve is None else (model.config.calibration_curve or CURVE_FILE)
+    if model.curve is not None:
+        save_curve(model.curve, directory / model.config.calibration_curve)
     model.config.save(directory / "config.json")
     model.tokenizer.save_pretrained(str(directory))
     if metadata is not None:
@@ -98,6 +102,11 @@ def load_checkpoint(cls, directory_or_hub_id: str | Path):
     if problems:
         raise CheckpointError(f"{directory} does not match its config; " + "; ".join(problems))
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=True)
+    if config.calibration_curve is not None:
+        try:
+            model.curve = load_curve(directory / config.calibration_curve)
+        except CurveError as err:
+            raise CheckpointError(str(err)) from err
     if (directory / METADATA).is_file():
         model._metadata = json.loads((directory / METADATA).read_text())
     return model.eval()

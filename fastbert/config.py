@@ -28,6 +28,11 @@ class FastBertConfig:
     # The backbone's own config (a dict) once the model was built, so that a saved directory
     # can be rebuilt without the original backbone being reachable.
     backbone_config: dict | None = None
+    # One temperature per layer's classifier (calibration, `python -m fastbert calibrate`);
+    # None: uncalibrated, the paper's probabilities. calibration_curve: the file, in the model
+    # directory, holding the speed -> speedup / accuracy curve (loaded strictly when named).
+    temperatures: list[float] | None = None
+    calibration_curve: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone.strip():
@@ -50,6 +55,13 @@ class FastBertConfig:
             raise ValueError(f"exit_criterion: one of {EXIT_CRITERIA}, got {self.exit_criterion!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience: must be at least 1, got {self.patience}")
+        if self.calibration_curve is not None and (not self.calibration_curve.strip()
+                                                   or Path(self.calibration_curve).name != self.calibration_curve):
+            raise ValueError(f"calibration_curve: a file name in the model directory, got {self.calibration_curve!r}")
+        if self.temperatures is not None:
+            self.temperatures = [float(t) for t in self.temperatures]
+            if not all(0.0 < t < float("inf") for t in self.temperatures):
+                raise ValueError(f"temperatures: must be positive and finite, got {self.temperatures}")
 
     @property
     def num_labels(self) -> int:

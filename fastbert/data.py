@@ -61,10 +61,16 @@ class TextDataset:
 
     def split(self, dev_fraction: float, seed: int = 0) -> tuple["TextDataset", "TextDataset"]:
         """A seeded random (train, dev) split."""
-        rows = list(range(len(self)))
-        random.Random(seed).shuffle(rows)
-        n_dev = max(1, round(len(rows) * dev_fraction))
-        return self.subset(sorted(rows[n_dev:])), self.subset(sorted(rows[:n_dev]))
+        train, dev = split_rows(len(self), dev_fraction, seed)
+        return self.subset(train), self.subset(dev)
+
+
+def split_rows(n: int, dev_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """The (train, dev) row indices of `TextDataset.split`, each sorted."""
+    rows = list(range(n))
+    random.Random(seed).shuffle(rows)
+    n_dev = max(1, round(n * dev_fraction))
+    return sorted(rows[n_dev:]), sorted(rows[:n_dev])
 
 
 def _sort_labels(values) -> list[str]:

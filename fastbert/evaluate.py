@@ -43,10 +43,11 @@ def _labels(model, data: TextDataset) -> torch.Tensor | None:
 
 
 def evaluate(model, data: TextDataset, speed: float, batch_size: int = 32,
-             criterion: ExitCriterion | None = None) -> EvalResult:
+             criterion: ExitCriterion | None = None, calibrated: bool = True) -> EvalResult:
     """Run adaptive inference (shrinking batches) on `data` and time it."""
     start = time.perf_counter()
-    preds = model.predict(data.texts, speed=speed, batch_size=batch_size, criterion=criterion)
+    preds = model.predict(data.texts, speed=speed, batch_size=batch_size, criterion=criterion,
+                          calibrated=calibrated)
     seconds = time.perf_counter() - start
     exit_layer = torch.tensor([p.exit_layer for p in preds])
     pred = torch.tensor([p.label_id for p in preds])
@@ -68,8 +69,9 @@ class LayerOutputs:
         return normalized_entropy(self.layer_probs)
 
 
-def all_layer_outputs(model, data: TextDataset, batch_size: int = 64) -> LayerOutputs:
-    enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True)
+def all_layer_outputs(model, data: TextDataset, batch_size: int = 64, calibrated: bool = True) -> LayerOutputs:
+    enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True,
+                                       calibrated=calibrated)
     N, L, C = len(data), model.num_layers, model.config.num_labels
     layer_probs = torch.empty(L, N, C)
     for rows, tr in zip(batches, traces):
