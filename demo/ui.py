@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, charts, student_page, teach
+from . import api, calibration_view, charts, student_page, teach
 from .examples import ExampleSet, examples_for, load_example_sets
 from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES, BatchInput, InputError, read_file, read_pasted
 from .models import LoadedModel, ModelRegistry
@@ -243,6 +243,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
             speed = gr.Slider(0.0, 1.0, value=DEFAULT_SPEED, step=0.01, label="Speed",
                               info="The uncertainty threshold: 0 runs every layer; higher exits earlier.",
                               scale=3, elem_id="speed")
+        speed_mode, target, cost = calibration_view.add_controls(default)
         info = gr.HTML(model_info(default, student), elem_id="model-info", js_on_load=None)
         text_state = gr.State(None)
         batch_state = gr.State(None)
@@ -301,6 +302,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
                     with gr.Column():
                         gr.Markdown(teach.DISTILL)
                         agree_plot = gr.Plot(label="Self-distillation", elem_id="agree-plot", show_label=False)
+                cal_luha, cal_rel = calibration_view.add_charts()
 
             if student is not None:
                 with gr.Tab("Distilled student", id="student", elem_id="tab-student"):
@@ -409,6 +411,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
                           **private)
         model_dd.change(**model_args)
         app.load(**model_args)
+        calibration_view.wire(loaded, model_dd, speed, speed_mode, target, cost, batch_state, cal_luha, cal_rel)
 
         # -- API ------------------------------------------------------------------------------
         def classify(text: str, speed: float = DEFAULT_SPEED, model: str = "") -> dict:
