@@ -1,6 +1,6 @@
 """What applying the temperatures costs at inference: paired, interleaved timings.
 
-    python benchmarks/calibration_overhead.py --model assets/models/sst2-minilm \
+    PYTHONPATH=. python benchmarks/calibration_overhead.py --model assets/models/sst2-minilm \
         --data ../shared/data/sst2/dev.tsv --threads 2
 
 Times `predict` on the same texts with the model's temperatures removed (the uncalibrated path:

@@ -93,11 +93,15 @@ def calibrate(model, data: TextDataset, fit: bool = True, data_info: dict | None
 
 
 def write_calibration(model, directory: str | Path) -> None:
-    """Write only config.json and the curve file into an existing model directory."""
+    """Write the curve file and set the two calibration fields of config.json in an existing
+    model directory; the rest of config.json is left as it is."""
     directory = Path(directory)
     model.config.calibration_curve = model.config.calibration_curve or CURVE_FILE
     save_curve(model.curve, directory / model.config.calibration_curve)
-    model.config.save(directory / "config.json")
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    config.update(temperatures=model.config.temperatures, calibration_curve=model.config.calibration_curve)
+    path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def _print(result: CalibrationResult) -> None:
