@@ -195,6 +195,6 @@ def wire(loaded, model_dd, speed, mode, target, cost, batch_state, luha, rel) ->
     private = dict(api_visibility="private")
     mode.change(on_mode, [model_dd, mode, speed], [speed, target, cost], **private)
     model_dd.change(on_mode, [model_dd, mode, speed], [speed, target, cost], **private)
-    target.release(on_target, [model_dd, mode, speed, target], [speed, cost], **private)
+    target.input(on_target, [model_dd, mode, speed, target], [speed, cost], **private)
     speed.change(on_speed, [model_dd, mode, speed], [cost], **private)
     batch_state.change(on_batch, [model_dd, batch_state], [luha, rel], **private)
