@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
         train_data, dev_data = train_data.split(args.dev_fraction, args.seed)
     if args.init:
         model = FastBert.from_pretrained(args.init)
+        # Temperatures and a curve measured on the old weights would not fit the new ones.
+        model.config.temperatures, model.curve = None, None
     else:
         labels = args.labels.split(",") if args.labels else train_data.label_names
         model = FastBert.from_backbone(args.backbone, labels, seed=args.seed, num_layers=args.num_layers,

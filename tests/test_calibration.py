@@ -188,3 +188,11 @@ def test_cli_calibrate_then_eval_with_a_target(tmp_path, texts, capsys):
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--target-speedup", "1.5",
                  "--no-calibration"]) == 2
     assert "measured with calibration" in capsys.readouterr().err
+
+
+def test_unlabeled_calibration_fits_the_students_to_the_teacher(tmp_path, texts):
+    m = tiny_model(tmp_path)
+    result = calibrate(m, TextDataset(texts * 3))
+    assert result.curve.metric == "agreement" and result.temperatures[-1] == 1.0
+    assert result.curve.full_accuracy == 1.0  # the teacher agrees with itself
+    assert all(t != 1.0 for t in result.temperatures[:-1])
