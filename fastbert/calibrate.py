@@ -79,8 +79,8 @@ def calibrate(model, data: TextDataset, fit: bool = True, data_info: dict | None
     has none) and measure its curve; sets `model.config.temperatures` and `model.curve`.
 
     >>> result = calibrate(model, load_dataset("dev.tsv"))  # doctest: +SKIP
-    >>> [round(t, 2) for t in result.temperatures]  # doctest: +SKIP
-    [1.61, 1.48, 1.39, 1.3, 1.22, 1.1]
+    >>> len(result.temperatures) == model.num_layers  # doctest: +SKIP
+    True
     """
     raw = all_layer_outputs(model, data, batch_size, calibrated=False)
     targets = raw.labels if raw.labels is not None else raw.layer_probs[-1].argmax(-1)

@@ -45,3 +45,23 @@ def test_sweep_speed_zero_is_the_teacher_and_speedup_rises(model, texts):
     results = sweep(model, outputs, [0.0, 0.5, 1.0])
     assert results[0].mean_exit_layer == model.num_layers
     assert [r.flops_speedup for r in results] == sorted(r.flops_speedup for r in results)
+
+
+def test_report_without_calibration_is_the_uncalibrated_models(model, tmp_path, data_file, texts):
+    from fastbert.calibrate import calibrate
+    from tiny import tiny_model
+
+    cal = tiny_model(tmp_path / "tok")
+    calibrate(cal, TextDataset(texts * 3, ["positive", "negative", "positive"] * 9))
+    cal.save_pretrained(tmp_path / "cal")
+    model.save_pretrained(tmp_path / "plain")  # the same seeded weights, no temperatures
+
+    def curve(directory, **kwargs):
+        out = tmp_path / directory / "r.md"
+        text = build_report(str(tmp_path / directory), str(data_file), out, [], None, timing=False, png=False, **kwargs)
+        return text, json.loads((out.parent / "r.json").read_text())["curve"]
+
+    text, raw = curve("cal", calibrated=False)
+    assert "--no-calibration" in text
+    assert raw == curve("plain")[1]
+    assert curve("cal")[1] != raw
