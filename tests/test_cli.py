@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from fastbert.cli import main
 
 
@@ -16,7 +18,11 @@ def test_eval_json_has_the_documented_keys(model, tmp_path, capsys):
             "flops_speedup", "seconds"}
     assert keys <= set(out)
     assert sum(out["exit_histogram"]) == 3 and 1 <= out["mean_exit_layer"] <= model.num_layers
-    assert out["flops_speedup"] == out["full_flops_per_sample"] / out["flops_per_sample"]
+    # The command's figures agree with the library's own per-text predictions of the same rows.
+    preds = model.predict(["good film", "awful plot", "fun"], speed=0.5)
+    assert out["flops_per_sample"] == pytest.approx(sum(p.flops for p in preds) / 3)
+    assert out["full_flops_per_sample"] == pytest.approx(sum(p.full_flops for p in preds) / 3)
+    assert out["mean_exit_layer"] == pytest.approx(sum(p.exit_layer for p in preds) / 3)
 
 
 def test_eval_reports_bad_data_without_a_traceback(model, tmp_path, capsys):

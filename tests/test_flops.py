@@ -8,7 +8,6 @@ from tiny import tiny_backbone_config
 
 
 def test_polynomial_equals_direct_fvcore_counts(model):
-    layer = model.encoder.model.encoder.layer[0]
     cfg = tiny_backbone_config()
     fitted = layer_cost(cfg)
     from fastbert.flops import _eager_single_layer
@@ -21,7 +20,6 @@ def test_polynomial_equals_direct_fvcore_counts(model):
     for n in (3, 31):
         direct = 2 * count_multiply_adds(clf, (torch.zeros(1, n, cfg.hidden_size), torch.ones(1, n)))
         assert model.cost.classifier(n) == direct
-    assert layer is not None
 
 
 def test_layer_flops_by_hand_for_tiny_bert():
