@@ -28,11 +28,16 @@ def count_multiply_adds(module: nn.Module, inputs: tuple, ops=MATMUL_OPS) -> int
     """fvcore's multiply-add count of `module(*inputs)`, restricted to `ops`."""
     from fvcore.nn import FlopCountAnalysis
 
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    analysis = FlopCountAnalysis(module, inputs)
-    analysis.unsupported_ops_warnings(False)
-    analysis.uncalled_modules_warnings(False)
-    return int(sum(v for k, v in analysis.by_operator().items() if k in ops))
+    logger = logging.getLogger("fvcore")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its notes on skipped operators; restored after counting
+    try:
+        analysis = FlopCountAnalysis(module, inputs)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return int(sum(v for k, v in analysis.by_operator().items() if k in ops))
+    finally:
+        logger.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,16 @@ def test_speedup_is_one_formula():
     assert speedup(100.0, 25.0) == 4.0
     with pytest.raises(ValueError):
         speedup(1.0, 0.0)
+
+
+def test_counting_leaves_the_fvcore_logger_level_alone():
+    import logging
+
+    logger = logging.getLogger("fvcore")
+    before = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        count_multiply_adds(torch.nn.Linear(3, 2), (torch.zeros(1, 3),))
+        assert logger.level == logging.DEBUG
+    finally:
+        logger.setLevel(before)
