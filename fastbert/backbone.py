@@ -11,7 +11,6 @@ from types import EllipsisType
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
-from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
 from .lean_layer import LEAN_ATTENTION, lean_layer_forward, lean_plan
@@ -113,6 +112,8 @@ class LayerwiseEncoder(nn.Module):
         self._lean_attention = getattr(self.model.config, "_attn_implementation", None) in LEAN_ATTENTION
         if padded is False and self._lean_attention:
             return None
+        from transformers.masking_utils import create_bidirectional_mask  # heavy (torch._dynamo): on first use
+
         return create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
 
     def runs_lean(self) -> bool:
