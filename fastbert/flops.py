@@ -84,7 +84,8 @@ def _eager_single_layer(backbone_config):
     cfg._attn_implementation = "eager"
     from transformers import AutoModel
 
-    model = AutoModel.from_config(cfg, attn_implementation="eager", add_pooling_layer=False)
+    model = AutoModel.from_config(cfg, attn_implementation="eager", add_pooling_layer=False,
+                                  trust_remote_code=False)
     return model.encoder.layer[0].eval()
 
 

@@ -50,7 +50,7 @@ def test_train_then_eval_round_trip(tmp_path, capsys):
     data = tmp_path / "d.tsv"
     data.write_text("".join(f"{t}\t{y}\n" for t, y in [("good film", 1), ("bad film", 0)] * 8))
     args = ["train", "--backbone", str(tmp_path / "backbone"), "--train", str(data), "--dev-fraction", "0.25",
-            "--epochs", "1", "--distill-epochs", "1", "--out", str(tmp_path / "out"), "--quiet"]
+            "--max-length", "64", "--epochs", "1", "--distill-epochs", "1", "--out", str(tmp_path / "out"), "--quiet"]
     assert main(args) == 0
     record = json.loads((tmp_path / "out" / "training.json").read_text())
     assert set(record["stages"]) == {"finetune", "distill"}
