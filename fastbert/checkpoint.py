@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -195,8 +195,9 @@ def _check_shapes(directory: Path, skeleton, shapes: dict[str, tuple[int, ...]])
     unexpected = sorted(set(shapes) - set(expected))
     misshaped = sorted(f"{k}: file {shapes[k]} vs model {v}"
                        for k, v in expected.items() if k in shapes and shapes[k] != v)
-    problems = [f"{what}: {', '.join(items)}" for what, items in
-                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if items]
+    problems = [f"{what}: {', '.join(items[:5])}" + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+                for what, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+                if items]
     if problems:
         raise CheckpointError(f"{directory} does not match its config; " + "; ".join(problems))
 
@@ -226,7 +227,7 @@ def load_checkpoint(cls, directory_or_hub_id: str | Path):
     tokenizer = _load_tokenizer(directory)
     base = _base_tensors(directory, spec) if spec else {}
     with torch.device("meta"):  # shapes only: a wrong size never allocates
-        skeleton = _build(cls, config, tokenizer, config_path)
+        skeleton = _build(cls, replace(config), tokenizer, config_path)  # a copy: __init__ edits it
     _check_shapes(directory, skeleton, {**shapes, **{k: tuple(v.shape) for k, v in base.items()}})
     _check_max_length(config_path, config, skeleton.encoder)
     model = _build(cls, config, tokenizer, config_path)
