@@ -18,7 +18,8 @@ Text = str | tuple[str, str]
 TEXT_NAMES = ("text_a", "text_b", "sentence", "sentence1", "sentence2", "text", "title", "review",
               "content", "question1", "question2")
 LABEL_NAMES = ("label", "labels", "class", "category", "label_id")
-csv.field_size_limit(10_000_000)
+# The largest cell read, in characters (csv's own default is 131,072).
+FIELD_LIMIT = 10_000_000
 
 
 class DataError(ValueError):
@@ -99,7 +100,14 @@ def _read_rows(path: Path, fmt: str) -> list[list[str]] | list[dict]:
         return [[line] for line in lines if line.strip()]
     # TSV cells are taken literally (SST-2 has unbalanced quotes); CSV follows RFC 4180.
     reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if fmt == "tsv" else csv.reader(lines)
-    return [row for row in reader if any(c.strip() for c in row)]
+    before = csv.field_size_limit(FIELD_LIMIT)  # process-wide, so restored right after
+    try:
+        return [row for row in reader if any(c.strip() for c in row)]
+    except csv.Error as err:
+        raise DataError(f"{path}: line {reader.line_num}: {err} (cells of at most {FIELD_LIMIT:,} "
+                        "characters)") from err
+    finally:
+        csv.field_size_limit(before)
 
 
 def _pick(columns, wanted, names, what, path):

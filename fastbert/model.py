@@ -58,11 +58,14 @@ class FastBert(nn.Module):
         config = FastBertConfig(backbone=backbone, labels=list(labels), **config_kwargs)
         path = resolve_backbone(backbone)
         encoder = LayerwiseEncoder.from_pretrained(path)
+        if config.max_length > encoder.max_tokens:  # longer inputs would index past the positions
+            raise ValueError(f"max_length: at most {encoder.max_tokens} for backbone {backbone!r} (its position "
+                             f"embeddings), got {config.max_length}")
         if num_layers is not None:
             encoder.truncate(num_layers)
         if seed is not None:
             torch.manual_seed(seed)  # classifier initialisation
-        return cls(config, encoder, AutoTokenizer.from_pretrained(path))
+        return cls(config, encoder, AutoTokenizer.from_pretrained(path, trust_remote_code=False))
 
     @property
     def num_layers(self) -> int:
