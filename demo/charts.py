@@ -48,10 +48,14 @@ TEMPLATE = go.layout.Template(layout=dict(
     xaxis=_AXIS, yaxis=_AXIS, hoverlabel=dict(align="left")))
 
 
-def _style(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
+def _style(fig: go.Figure, title: str, height: int = 360, note: str = "") -> go.Figure:
+    """House style. A short `title` with a smaller second line (`note`) stays readable on a
+    phone; both sit in the top margin, above the legend (which sits on the plot's top edge)."""
+    text = title + (f'<br><span style="font-size:12px;color:#6b7280">{note}</span>' if note else "")
+    fig.update_layout(title=dict(text=text, x=0.01, xanchor="left", y=1 - 12 / height, yanchor="top",
+                                 yref="container", font=dict(size=15)),
                       template=TEMPLATE, font=FONT, height=height, autosize=True,
-                      margin=dict(l=60, r=30, t=60, b=50),
+                      margin=dict(l=60, r=30, t=82 if note else 60, b=50),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
 
@@ -126,8 +130,8 @@ def layer_probs_chart(view: TextView, labels: list[str], show_skipped: bool = Fa
     fig.update_xaxes(range=[0, 1.22], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1.0],
                      title="class probability")
     fig.update_yaxes(categoryorder="array", categoryarray=names, title=None)
-    return _style(fig, f"What each layer's classifier says (exit at layer {k} of {L})",
-                  height=max(260, 70 + 42 * L))
+    return _style(fig, "What each layer's classifier says", note=f"exit at layer {k} of {L}",
+                  height=max(280, 90 + 42 * L))
 
 
 @safe_chart
@@ -164,7 +168,7 @@ def uncertainty_chart(view: TextView, show_skipped: bool = False, criterion: str
                            font=dict(size=11, color="#6b7280"))
     fig.update_xaxes(tickvals=layers, range=[0.6, L + 0.4], title="layer")
     fig.update_yaxes(range=[-0.03, 1.05], title="uncertainty")
-    return _style(fig, "Uncertainty per layer: a sample leaves at the first layer below the line")
+    return _style(fig, "Uncertainty per layer", note="a sample leaves at the first layer below the line")
 
 
 # ----- a batch ------------------------------------------------------------------------------
@@ -180,7 +184,7 @@ def exit_histogram(view: BatchView) -> go.Figure:
     fig.update_xaxes(tickvals=layers, title="exit layer")
     fig.update_yaxes(title="samples", range=[0, max(hist) * 1.18 + 1])
     mean = view.result.mean_exit_layer
-    return _style(fig, f"Exit layers at speed {view.speed:.2f} (mean {mean:.2f} of {L})")
+    return _style(fig, f"Exit layers at speed {view.speed:.2f}", note=f"mean {mean:.2f} of {L}")
 
 
 @safe_chart
@@ -203,7 +207,7 @@ def uncertainty_distributions(run: BatchRun, view: BatchView) -> go.Figure:
     fig.update_layout(boxmode="group")
     fig.update_xaxes(tickvals=list(range(1, L + 1)), title="layer")
     fig.update_yaxes(range=[-0.03, 1.05], title="uncertainty")
-    return _style(fig, "Uncertainty per layer (dashed line: the speed threshold)")
+    return _style(fig, "Uncertainty per layer", note="dashed line: the speed threshold")
 
 
 @safe_chart
@@ -227,9 +231,9 @@ def speed_sweep_chart(run: BatchRun, speed: float) -> go.Figure:
                        xanchor="left", yanchor="top", font=dict(color=EXIT))
     fig.update_layout(xaxis=dict(title="speed", range=[-0.02, 1.02]),
                       yaxis=dict(title="FLOPs speedup (×)", rangemode="tozero"))
-    title = "Accuracy and speedup vs speed for this batch" if run.has_labels else \
-        "Speedup vs speed for this batch (no labels, so no accuracy)"
-    return _style(fig, title)
+    if run.has_labels:
+        return _style(fig, "Accuracy and speedup vs speed", note="for this batch, from one all-layers pass")
+    return _style(fig, "Speedup vs speed", note="for this batch (no labels, so no accuracy)")
 
 
 # ----- how it works -------------------------------------------------------------------------
@@ -299,7 +303,7 @@ def agreement_chart(agreement: LayerAgreement) -> go.Figure:
                         line=dict(color="#2a78b5", width=3, dash="dot"))
     fig.update_xaxes(tickvals=layers, title="layer (student → teacher)")
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05], title=None)
-    return _style(fig, "Self-distillation: students learn to say what the teacher says", height=320)
+    return _style(fig, "Self-distillation", note="students learn to say what the teacher says", height=320)
 
 
 # ----- the distilled student ----------------------------------------------------------------

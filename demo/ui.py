@@ -72,6 +72,7 @@ CSS = """
   .fb-charts > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
   .fb-text-row { flex-direction: column !important; }
   .fb-input-col { display: contents !important; }
+  .fb-text-row > *, .fb-input-col > * { width: 100% !important; min-width: 0 !important; }
   #text-input { order: 1; } #classify { order: 2; } .fb-result-col { order: 3; } #examples { order: 4; }
 }
 """
