@@ -94,12 +94,15 @@ def backbone_text(cfg) -> str:
     """The backbone as a user can check it: its architecture, and its name when that is a hub id
     or an alias (a local training path such as runs/... is not shipped, so it is not named)."""
     bc = cfg.backbone_config or {}
-    shape = (f"{bc.get('model_type', 'encoder')}, {bc['num_hidden_layers']} layers, hidden {bc['hidden_size']}"
+    kind = html.escape(str(bc.get("model_type", "")))
+    shape = (f"{bc['num_hidden_layers']} layers, hidden {bc['hidden_size']}"
              if "num_hidden_layers" in bc and "hidden_size" in bc else "")
     path = PurePosixPath(cfg.backbone.replace("\\", "/"))
-    local = path.is_absolute() or path.parts[0] in (".", "..", "runs") or len(path.parts) > 2
-    name = "trained for this model (its weights are in the model)" if local else html.escape(cfg.backbone)
-    return f"{name} ({html.escape(shape)})" if shape else name
+    if path.is_absolute() or path.parts[0] in (".", "..", "runs") or len(path.parts) > 2:
+        return (f"a {kind or 'transformer'} encoder trained for this model"
+                + (f" ({shape}; its weights are in the model)" if shape else " (its weights are in the model)"))
+    details = ", ".join(x for x in (kind, shape) if x)
+    return html.escape(cfg.backbone) + (f" ({details})" if details else "")
 
 
 def model_info(model: LoadedModel, student: StudentView | None = None) -> str:
