@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from .examples import ExampleSet, examples_for
-from .inputs import BatchInput, read_file, read_pasted
+from .inputs import read_file, read_pasted
 from .models import LoadedModel, ModelRegistry
 from .render import BatchPanel, HowPanel, TextPanel, batch_panel, how_panel, model_info, text_panel
 from .student import StudentView

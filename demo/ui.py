@@ -14,7 +14,7 @@ from . import api, charts, handlers, student_page, teach
 from .examples import ExampleSet, examples_for, load_example_sets
 from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES, InputError, read_file
 from .models import ModelRegistry
-from .render import BatchPanel, HowPanel, TextPanel, fmt_flops, model_info  # noqa: F401 (re-exported)
+from .render import BatchPanel, HowPanel, TextPanel, model_info
 from .student import DEFAULT_REPORT, find_student
 
 log = logging.getLogger(__name__)
