@@ -126,8 +126,9 @@ def on_example(ctx: AppContext, model_name, speed):
     return _batch(ctx, model, ctx.example_batch(model), speed)
 
 
-def on_layer(ctx: AppContext, model_name, brun, speed, layer):
-    return on_speed(ctx, model_name, "how", None, brun, speed, False, layer)[-HowPanel.size():]
+def on_layer(ctx: AppContext, model_name, tab, brun, speed, layer):
+    """The layer slider (also moved by a model switch, whichever tab is on show)."""
+    return on_speed(ctx, model_name, tab, None, brun, speed, False, layer)[-HowPanel.size():]
 
 
 @dataclass

@@ -252,7 +252,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
         pasted_btn.click(bind(handlers.on_pasted), inputs=[model_dd, pasted, speed], outputs=batch_all, **private)
         upload.upload(bind(handlers.on_file), inputs=[model_dd, upload, speed], outputs=batch_all, **private)
         example_btn.click(bind(handlers.on_example), inputs=[model_dd, speed], outputs=batch_all, **private)
-        layer.change(bind(handlers.on_layer), inputs=[model_dd, batch_state, speed, layer], outputs=how_out,
+        layer.change(bind(handlers.on_layer), inputs=[model_dd, tab_state, batch_state, speed, layer], outputs=how_out,
                      **quiet)
         model_args = dict(fn=bind(on_model), inputs=[model_dd, tab_state, speed, show_skipped, layer],
                           outputs=[info, text, text_state, batch_state, examples, layer, upload, *screen_out],

@@ -8,7 +8,7 @@ import pytest
 import demo.views
 from demo import render
 from demo.examples import load_example_sets
-from demo.handlers import AppContext, on_speed, on_tab, switch_model
+from demo.handlers import AppContext, on_layer, on_speed, on_tab, switch_model
 from demo.models import ModelRegistry
 from demo.render import BatchPanel, HowPanel, TextPanel, backbone_text, flops_meter, latency_card, model_info
 from demo.student import find_student
@@ -58,6 +58,13 @@ def test_the_slider_redraws_only_the_tab_on_show(ctx, tab):
         start += size
     selected = on_tab(ctx, tab, "sentiment", sw.text_run, sw.batch_run, 0.3, False, 2)
     assert selected[0] == tab and _skipped(selected[1:]) == skipped
+
+
+def test_the_layer_slider_draws_only_on_its_tab(ctx):
+    # A model switch moves the layer slider whatever tab is on show; a hidden tab is not drawn.
+    sw = switch_model(ctx, "sentiment", "text", 0.5, False, 1)
+    assert all(_skipped(on_layer(ctx, "sentiment", "text", sw.batch_run, 0.5, 2)))
+    assert not any(_skipped(on_layer(ctx, "sentiment", "how", sw.batch_run, 0.5, 2)))
 
 
 def test_runs_of_another_model_are_not_drawn(ctx):
