@@ -29,6 +29,7 @@ NAMED = {"negative": NEGATIVE, "positive": POSITIVE, "neg": NEGATIVE, "pos": POS
 SKIPPED = "#c9ced6"
 EXIT = "#1f2937"
 THRESHOLD = "#d97706"
+BOX_POINTS_LIMIT = 300  # samples per batch up to which the box plot draws every one as a dot
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13, color="#1f2937")
 
 
@@ -196,12 +197,15 @@ def uncertainty_distributions(run: BatchRun, view: BatchView) -> go.Figure:
     layer = np.broadcast_to(np.arange(1, L + 1)[:, None], (L, N))
     ran = layer <= np.asarray(view.exit_layer)[None, :]  # (L, N): a sample that exits at k ran 1..k
     hover = np.broadcast_to(np.array([text_of(t)[:80] for t in run.texts], dtype=object)[None, :], (L, N))
+    # Every sample as a dot while that stays readable (and quick for the browser to draw);
+    # for larger batches the boxes, with their outliers.
+    points = "all" if N <= BOX_POINTS_LIMIT else "outliers"
     fig = go.Figure()
-    fig.add_box(x=layer[ran], y=unc[ran], name="ran this layer", marker_color="#2a78b5", boxpoints="all",
+    fig.add_box(x=layer[ran], y=unc[ran], name="ran this layer", marker_color="#2a78b5", boxpoints=points,
                 jitter=0.5, pointpos=0, hovertext=hover[ran], marker=dict(size=4, opacity=0.6))
     if (~ran).any():
         fig.add_box(x=layer[~ran], y=unc[~ran], name="had already left (not computed)", marker_color="#9aa5b1",
-                    boxpoints="all", jitter=0.5, pointpos=0, hovertext=hover[~ran], marker=dict(size=4, opacity=0.5))
+                    boxpoints=points, jitter=0.5, pointpos=0, hovertext=hover[~ran], marker=dict(size=4, opacity=0.5))
     fig.add_shape(type="line", x0=0.5, x1=L + 0.5, y0=view.speed, y1=view.speed, xref="x", yref="y",
                   line=dict(color=THRESHOLD, width=2, dash="dash"), name="threshold")
     fig.update_layout(boxmode="group")

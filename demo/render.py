@@ -128,11 +128,13 @@ def batch_summary_html(run: BatchRun, view: BatchView) -> str:
     if r.accuracy is not None:
         cards.append(_card("Accuracy", f"{r.accuracy:.1%}", f"full model (speed 0): {full.accuracy:.1%}",
                            "fb-batch-acc"))
-    else:
+    elif run.raw_labels is None:
         cards.append(_card("Accuracy", "—", html.escape(run.label_note), "fb-batch-acc"))
+    else:
+        cards.append(_card("Accuracy", "—", "the file's labels are not this model's: see below", "fb-batch-acc"))
     note = (f'<div class="fb-note">All {run.num_layers} layers were computed once for these samples '
             f'({run.seconds:.2f} s); the charts and the slider re-decide the exits from them.</div>')
-    if r.accuracy is not None and run.label_note:  # how numeric labels were read
+    if run.raw_labels is not None and run.label_note:  # why the labels were not used, or how ids were read
         note += f'<div class="fb-note" id="fb-label-note">Labels: {html.escape(run.label_note)}.</div>'
     if run.truncated:
         note += (f'<div class="fb-note"><b>{run.truncated} text{"s were" if run.truncated > 1 else " was"} '

@@ -99,6 +99,7 @@ def test_batch_charts_follow_the_view(loaded, batch):
     ran = _named(dist.data, "ran this layer")[0]
     assert len(ran.y) == sum(view.exit_layer)  # a sample that exits at k ran k layers
     assert _named(dist.layout.shapes, "threshold")[0].y0 == 0.5
+    assert {t.boxpoints for t in dist.data} == {"all"}  # a small batch: every sample is a dot
 
 
 def test_speed_sweep_chart_marks_the_current_speed(loaded, batch):

@@ -130,3 +130,14 @@ def test_the_student_source_line_hides_the_servers_directories(tmp_path):
     assert str(tmp_path) in view.source
     page = student_html(view)
     assert str(tmp_path) not in page and "report.json" in page
+
+
+def test_a_batch_whose_labels_do_not_fit_says_so_and_shows_no_accuracy(ctx):
+    from demo.inputs import BatchInput
+    from demo.views import run_batch
+
+    news = ctx.loaded("news")
+    run = run_batch(news, BatchInput(["good film", "bad plot", "fun"], ["0", "1", "1"], "sst2-sample.tsv"))
+    page = render.batch_summary_html(run, batch_view(news, run, 0.5))
+    assert 'id="fb-label-note"' in page and "not this model&#x27;s class ids" in page
+    assert 'id="fb-batch-acc">—<' in page and "%" not in page.split('id="fb-batch-acc">')[1][:4]
