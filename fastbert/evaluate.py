@@ -80,17 +80,52 @@ def all_layer_outputs(model, data: TextDataset, batch_size: int = 64, calibrated
     return LayerOutputs(layer_probs, tokens, _labels(model, data))
 
 
+@dataclass
+class Outcome:
+    """Each sample's result at one speed, decided from an all-layers pass (no model run).
+
+    exit_layer (N,) 1-based; label_id (N,); probs (N, C) and uncertainty (N,) of the exit
+    layer; flops and full_flops (N,) float64, from the model's cost.
+    """
+
+    speed: float
+    exit_layer: torch.Tensor
+    label_id: torch.Tensor
+    probs: torch.Tensor
+    uncertainty: torch.Tensor
+    flops: torch.Tensor
+    full_flops: torch.Tensor
+
+    def summary(self, labels: torch.Tensor | None, num_layers: int) -> EvalResult:
+        """Accuracy (against `labels`, when given), exit histogram and FLOPs of the whole set."""
+        spent, full = self.flops.mean().item(), self.full_flops.mean().item()
+        acc = None if labels is None else (self.label_id == labels).double().mean().item()
+        hist = torch.bincount(self.exit_layer - 1, minlength=num_layers).tolist()
+        return EvalResult(self.speed, int(self.exit_layer.numel()), acc, self.exit_layer.double().mean().item(),
+                          hist, spent, full, speedup(full, spent), None)
+
+
+def outcome_at(model, outputs: LayerOutputs, speed: float, criterion: ExitCriterion | None = None) -> Outcome:
+    """Every sample's exit, label and FLOPs at `speed`, in one vectorised decision over the
+    stacked layer probabilities (`decide_exits`): the same answers as adaptive inference.
+
+    >>> out = all_layer_outputs(model, data)                  # doctest: +SKIP
+    >>> outcome_at(model, out, 0.5).exit_layer                # doctest: +SKIP
+    tensor([1, 3, 2])
+    """
+    criterion = criterion or get_criterion(model.config.exit_criterion, model.config.patience)
+    exit_layer = decide_exits(outputs.layer_probs, speed, criterion)  # (N,)
+    probs = outputs.layer_probs[exit_layer - 1, torch.arange(exit_layer.numel())]  # (N, C)
+    n = outputs.num_tokens.double()
+    return Outcome(speed, exit_layer, probs.argmax(-1), probs, normalized_entropy(probs),
+                   model.cost.spent_flops(n, exit_layer.double()), model.cost.full_flops(n))
+
+
 def sweep(model, outputs: LayerOutputs, speeds: Sequence[float],
           criterion: ExitCriterion | None = None) -> list[EvalResult]:
     """Accuracy and FLOPs at each speed from one all-layers pass (same decisions as adaptive)."""
     criterion = criterion or get_criterion(model.config.exit_criterion, model.config.patience)
-    results = []
-    for s in speeds:
-        exit_layer = decide_exits(outputs.layer_probs, s, criterion)
-        probs = outputs.layer_probs[exit_layer - 1, torch.arange(exit_layer.numel())]
-        results.append(_summarise(s, exit_layer, probs.argmax(-1), outputs.labels, outputs.num_tokens,
-                                  model.cost, model.num_layers, None))
-    return results
+    return [outcome_at(model, outputs, s, criterion).summary(outputs.labels, model.num_layers) for s in speeds]
 
 
 @torch.inference_mode()
