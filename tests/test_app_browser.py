@@ -200,7 +200,7 @@ def test_a_model_switch_shows_the_new_models_examples_and_charts_at_full_size(br
     _fitted(page, {"hist-plot", "sweep-plot", "dist-plot"})
     _tab(page, "How it works")
     page.locator("#step-text").get_by_text("Layer 1 of 3").wait_for()
-    _fitted(page, {"step-plot", "luha-plot", "agree-plot"})
+    _fitted(page, {"step-plot", "luha-plot", "agree-plot", "luha-pair-plot", "reliability-plot"})
     page.screenshot(path=str(tmp_path / "app-after-switch.png"), full_page=True)
     page.close()
 
