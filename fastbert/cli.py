@@ -206,7 +206,7 @@ def main(argv=None) -> int:
 def _load_extra_commands() -> None:
     import importlib
 
-    for name in ("report", "bench", "distill_cli", "pretrain"):
+    for name in ("report", "bench", "distill_cli", "pretrain", "backbones.cli"):
         try:
             module = importlib.import_module(f"fastbert.{name}")
         except ModuleNotFoundError as err:

