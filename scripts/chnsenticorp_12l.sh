@@ -3,7 +3,7 @@
 # (word embeddings frozen, lr 5e-5, batch 32, 128 tokens, 1 epoch), then self-distil (1 epoch),
 # then `eval` at speeds 0, 0.1, 0.5 and 0.8; each eval's command and output are added to the
 # model's training.json. Each stage writes resume points every 10 steps: run the script again
-# after an interruption and it continues where it stopped. About 4.3 s a step on 2 free cores
+# after an interruption and it continues where it stopped. Issue 15 guess: 4.3 s/step,2 cores
 # (300 steps a stage); THREADS=2 to use both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
