@@ -70,7 +70,8 @@ def test_train_resume_points(tmp_path, capsys):
     data.write_text("".join(f"{t}\t{y}\n" for t, y in [("good film", 1), ("bad film", 0)] * 8))
     out = tmp_path / "out"
     base = ["train", "--backbone", str(tmp_path / "backbone"), "--train", str(data), "--stages", "finetune",
-            "--epochs", "1", "--batch-size", "4", "--out", str(out), "--quiet", "--save-every", "2"]
+            "--max-length", "64", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--quiet",
+            "--save-every", "2"]
     out.mkdir()
     torch_save_point = out / "resume-finetune.pt"
     torch_save_point.write_bytes(b"")  # a leftover from an interrupted run
