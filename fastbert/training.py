@@ -8,6 +8,7 @@ Accelerate, so `accelerate launch` spreads it over devices; on a CPU it runs as 
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,10 @@ class TrainConfig:
     eval_speeds: list[float] = field(default_factory=lambda: [0.0, 0.5])
     max_steps: int | None = None
     progress: bool = True
+    # A file that holds the trainable weights, optimizer and schedule every `save_every` steps;
+    # when it exists at the start, training continues from it (same batches, same schedule).
+    checkpoint: str | None = None
+    save_every: int = 0
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -51,6 +56,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if self.save_every < 0 or (self.save_every and not self.checkpoint):
+            raise ValueError(f"save_every: needs a checkpoint file and must be >= 0, got {self.save_every}")
 
 
 
@@ -79,6 +86,33 @@ def _set_trainable(model, stage: str, freeze_word_embeddings: bool) -> list[torc
     if freeze_word_embeddings and stage != "distill":
         model.encoder.model.embeddings.word_embeddings.weight.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def save_resume_point(path: str, model, optimizer, scheduler, step: int, running: float, log: list) -> None:
+    """The trainable weights, optimizer, schedule and RNG at `step`, written atomically."""
+    weights = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    tmp = f"{path}.tmp"
+    torch.save({"step": step, "running": running, "log": log, "weights": weights,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_resume_point(path: str, model, optimizer, scheduler) -> dict:
+    """Restore what `save_resume_point` wrote; the trainable weights must match by name and shape."""
+    state = torch.load(path, weights_only=True)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if set(state["weights"]) != set(params):
+        diff = sorted(set(state["weights"]) ^ set(params))
+        raise ValueError(f"{path} was saved with other trainable weights ({', '.join(diff[:3])}); "
+                         "resume with the same stage and model")
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(state["weights"][name])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return state
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -134,6 +168,10 @@ def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = 
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
     log: list[dict] = []
+    step, running = 0, 0.0
+    if cfg.checkpoint and os.path.exists(cfg.checkpoint):
+        resumed = load_resume_point(cfg.checkpoint, core, optimizer, scheduler)
+        step, running, log = resumed["step"], resumed["running"], resumed["log"]
     start = time.perf_counter()
 
     def evaluate_now(step, loss):
@@ -155,13 +193,14 @@ def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = 
         core.encoder.eval()  # frozen backbone: no dropout while it produces the soft labels
         core.teacher.eval()
     eval_every = cfg.eval_every or steps_per_epoch
-    bar = tqdm(total=total, desc=cfg.stage, disable=not (cfg.progress and accelerator.is_main_process))
-    step, running = 0, 0.0
+    bar = tqdm(total=total, initial=step, desc=cfg.stage,
+               disable=not (cfg.progress and accelerator.is_main_process))
     while step < total:
         epoch = step // steps_per_epoch
         order = batches if epoch == 0 else length_grouped_batches(
             [len(x) for x in enc["input_ids"]], cfg.batch_size, cfg.seed + epoch)
-        for rows in order[accelerator.process_index::accelerator.num_processes]:
+        done = (step - epoch * steps_per_epoch) * accelerator.num_processes  # taken before a resume
+        for rows in order[done:][accelerator.process_index::accelerator.num_processes]:
             ids, mask, types = core.collate(enc, rows)
             y = None if labels is None else labels[rows].to(ids.device)
             loss = stage_loss(model, cfg, ids, mask, types, y)
@@ -176,6 +215,8 @@ def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = 
                 if cfg.stage == "distill":
                     core.encoder.eval()
                     core.teacher.eval()
+            if cfg.save_every and accelerator.is_main_process and (step % cfg.save_every == 0 or step == total):
+                save_resume_point(cfg.checkpoint, core, optimizer, scheduler, step, running, log)
             if step >= total:
                 break
     bar.close()

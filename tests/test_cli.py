@@ -56,3 +56,27 @@ def test_train_then_eval_round_trip(tmp_path, capsys):
     assert set(record["stages"]) == {"finetune", "distill"}
     assert record["data"]["train"]["rows"] == 12 and record["data"]["dev"]["rows"] == 4
     assert main(["eval", "--model", str(tmp_path / "out"), "--data", str(data), "--json"]) == 0
+
+
+def test_train_resume_points(tmp_path, capsys):
+    """--save-every leaves OUT/resume-STAGE.pt while training, --resume continues from it, and
+    a finished run removes it; a leftover point without --resume is refused."""
+    from tiny import tiny_model
+
+    tiny = tiny_model(tmp_path)
+    tiny.encoder.model.save_pretrained(tmp_path / "backbone")
+    tiny.tokenizer.save_pretrained(str(tmp_path / "backbone"))
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"{t}\t{y}\n" for t, y in [("good film", 1), ("bad film", 0)] * 8))
+    out = tmp_path / "out"
+    base = ["train", "--backbone", str(tmp_path / "backbone"), "--train", str(data), "--stages", "finetune",
+            "--max-length", "64", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--quiet",
+            "--save-every", "2"]
+    out.mkdir()
+    torch_save_point = out / "resume-finetune.pt"
+    torch_save_point.write_bytes(b"")  # a leftover from an interrupted run
+    assert main(base) == 2 and "--resume" in capsys.readouterr().err
+    torch_save_point.unlink()
+    assert main(base + ["--resume"]) == 2 and "no resume" in capsys.readouterr().err
+    assert main(base) == 0
+    assert not torch_save_point.exists() and (out / "model.safetensors").is_file()

@@ -92,3 +92,44 @@ def test_train_config_validates():
         TrainConfig(stage="distill", kl_direction="sideways")
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(stage="finetune", lr=0)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_stage_resumes_to_the_same_weights(tmp_path):
+    data = _data(96)
+    cfg = dict(stage="finetune", epochs=2, lr=3e-3, batch_size=16, progress=False, eval_every=1)
+    straight = tiny_model(tmp_path / "a")
+    train(straight, TrainConfig(**cfg), data)  # 12 steps, two epochs
+
+    ckpt = str(tmp_path / "resume.pt")
+    resumed = tiny_model(tmp_path / "b")
+
+    def stop_at_8(entry):
+        if entry["step"] == 8:
+            raise _Stop  # after step 8's update, before its resume point: step 7's is the latest
+    with pytest.raises(_Stop):
+        train(resumed, TrainConfig(**cfg, checkpoint=ckpt, save_every=1), data, on_eval=stop_at_8)
+    assert torch.load(ckpt, weights_only=True)["step"] == 7
+    fresh = tiny_model(tmp_path / "c")  # a new process: weights from the resume point only
+    log = train(fresh, TrainConfig(**cfg, checkpoint=ckpt, save_every=1), data)
+    assert [e["step"] for e in log] == list(range(1, 13))
+    for (name, a), b in zip(straight.named_parameters(), fresh.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    untrained = dict(tiny_model(tmp_path / "d").named_parameters())
+    changed = [n for n, p in fresh.named_parameters() if not torch.allclose(p, untrained[n])]
+    assert any(n.startswith("classifiers") for n in changed) and any(n.startswith("encoder") for n in changed)
+
+
+def test_resume_point_of_another_stage_is_refused(tmp_path):
+    data = _data(32)
+    ckpt = str(tmp_path / "resume.pt")
+    train(tiny_model(tmp_path / "a"), TrainConfig(stage="distill", epochs=1, batch_size=16, progress=False,
+                                                  checkpoint=ckpt, save_every=1), data)
+    with pytest.raises(ValueError, match="other trainable weights"):
+        train(tiny_model(tmp_path / "b"), TrainConfig(stage="finetune", epochs=1, batch_size=16,
+                                                      progress=False, checkpoint=ckpt), data)
+    with pytest.raises(ValueError, match="save_every"):
+        TrainConfig(stage="finetune", save_every=5)

@@ -1,0 +1,1 @@
+"""Backbones converted from files that ship inside Python packages (usable offline by name)."""
