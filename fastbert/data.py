@@ -93,7 +93,13 @@ def _read_rows(path: Path, fmt: str) -> list[list[str]] | list[dict]:
         return [[line] for line in lines if line.strip()]
     # TSV cells are taken literally (SST-2 has unbalanced quotes); CSV follows RFC 4180.
     reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if fmt == "tsv" else csv.reader(lines)
-    return [row for row in reader if any(c.strip() for c in row)]
+    try:
+        return [row for row in reader if any(c.strip() for c in row)]
+    except csv.Error as err:  # not a ValueError: name the line, and say what the limit is
+        if "field limit" in str(err):
+            raise DataError(f"{path}: line {reader.line_num}: a cell is longer than the "
+                            f"{csv.field_size_limit():,} characters a cell may hold") from err
+        raise DataError(f"{path}: line {reader.line_num}: {err}") from err
 
 
 def _pick(columns, wanted, names, what, path):
