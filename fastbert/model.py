@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,7 @@ from .uncertainty import ExitCriterion, get_criterion
 from .weight_cache import clear
 
 Text = str | tuple[str, str]
+_ENCODER_LOCK = threading.Lock()
 
 
 def check_run_args(speed, batch_size) -> None:
@@ -159,8 +161,11 @@ class FastBert(nn.Module):
         max_length changes)."""
         enc = self.__dict__.get("_text_encoder")
         if enc is None or enc.source is not self.tokenizer or enc.max_length != self.config.max_length:
-            enc = TextEncoder(self.tokenizer, self.config.max_length)
-            self.__dict__["_text_encoder"] = enc
+            with _ENCODER_LOCK:  # built once, not by every thread that arrives first
+                enc = self.__dict__.get("_text_encoder")
+                if enc is None or enc.source is not self.tokenizer or enc.max_length != self.config.max_length:
+                    enc = TextEncoder(self.tokenizer, self.config.max_length)
+                    self.__dict__["_text_encoder"] = enc
         return enc
 
     def collate(self, enc: dict, rows: Sequence[int]) -> tuple[torch.Tensor, ...]:
