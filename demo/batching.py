@@ -1,8 +1,9 @@
 """Concurrent `/classify` calls run through the model together.
 
-Each call is checked and tokenized in its own thread, outside the model lock, then waits for
-the lock. The thread that gets the lock runs its own call and every other waiting call for the
-same model and speed (up to `max_batch`) as one batch; the others find their answers ready.
+Each call is checked and tokenized in its own thread, outside the model lock, then waits. When
+no batch is running, one waiting thread runs its own call and every other waiting call for the
+same model and speed (up to `max_batch`) as one batch, under the model lock; the others wake up
+to their answers.
 The library's shrinking batches let every text leave at its own layer, so an answer is the same
 as for the text alone.
 
@@ -30,8 +31,9 @@ class Job:
 
 
 class Batcher:
-    """`submit(key, item, lock)` -> run([items]) answer for `item`, run together with the other
-    items of the same key that wait for `lock` at the same time.
+    """`submit(key, item, lock)` -> run(key, [items]) answer for `item`, run together with the
+    other items of the same key that wait at the same time. One batch runs at a time; `lock` is
+    the model's lock (others may hold it too: the page's callbacks).
 
     Example:
         >>> b = Batcher(lambda key, items: [x * 2 for x in items], max_batch=8)
@@ -45,26 +47,35 @@ class Batcher:
         self.run = run
         self.max_batch = max_batch
         self._pending: list[Job] = []
-        self._guard = threading.Lock()  # protects _pending only; never held while running
+        self._busy = False  # a batch is being run
+        self._changed = threading.Condition()  # guards _pending and _busy
 
     def submit(self, key: Hashable, item, lock: threading.Lock):
         job = Job(key, item)
-        with self._guard:
+        with self._changed:
             self._pending.append(job)
-        while not job.done.is_set():
-            with lock:
-                if not job.done.is_set():
-                    self._run(self._take(job))
+            # Wait until this job is done by another thread's batch, or no batch is running.
+            self._changed.wait_for(lambda: job.done.is_set() or not self._busy)
+            if not job.done.is_set():
+                self._busy = True
+                batch = self._take(job)
+        if not job.done.is_set():
+            try:
+                with lock:
+                    self._run(batch)
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
         if job.error is not None:
             raise job.error
         return job.result
 
     def _take(self, job: Job) -> list[Job]:
-        """`job` first, then the oldest waiting jobs with its key."""
-        with self._guard:
-            batch = [job] + [j for j in self._pending if j.key == job.key and j is not job][: self.max_batch - 1]
-            taken = set(map(id, batch))
-            self._pending = [j for j in self._pending if id(j) not in taken]
+        """`job` first, then the oldest waiting jobs with its key (called holding `_changed`)."""
+        batch = [job] + [j for j in self._pending if j.key == job.key and j is not job][: self.max_batch - 1]
+        taken = set(map(id, batch))
+        self._pending = [j for j in self._pending if id(j) not in taken]
         return batch
 
     def _run(self, batch: list[Job]) -> None:

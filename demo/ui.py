@@ -436,7 +436,7 @@ def wire_api(registry: ModelRegistry, max_batch_rows: int) -> None:
         num_layers, uncertainties (of the layers that ran), flops, full_flops, speedup, num_tokens,
         input_tokens (input_tokens_estimated: true when a very long text was not read whole),
         truncated, notice, latency_ms (the model run) and batch_size (calls made at the same time
-        run through the model together)."""
+        run through the model together). `text` repeats at most the first 10,000 characters."""
         return user_errors(lambda: api.classify(model_for(model), text, speed, batcher), escape=False)()
 
     # Many at once: calls wait for the model together and share its runs (demo.batching).

@@ -131,19 +131,26 @@ def test_batcher_runs_waiting_items_together_and_keeps_errors_apart():
 
     batcher = Batcher(run, max_batch=3)
     results, errors = {}, {}
-    with lock:  # hold the model: every call below waits, so they pile up
-        def one(key, item):
-            try:
-                results[item] = batcher.submit(key, item, lock)
-            except ValueError as err:
-                errors[item] = str(err)
 
-        threads = [threading.Thread(target=one, args=(k, x)) for k, x in
-                   [("a", "1"), ("a", "2"), ("b", "bad"), ("a", "3"), ("a", "4"), ("b", "5")]]
+    def one(key, item):
+        try:
+            results[item] = batcher.submit(key, item, lock)
+        except ValueError as err:
+            errors[item] = str(err)
+
+    def start(calls, pending):
+        threads = [threading.Thread(target=one, args=call) for call in calls]
         for t in threads:
             t.start()
-        while len(batcher._pending) < 6:
+        while len(batcher._pending) < pending:
             time.sleep(0.01)
+        return threads
+
+    with lock:  # hold the model: the first call takes its batch and waits; the rest pile up
+        threads = start([("a", "1")], 0)
+        while not batcher._busy:
+            time.sleep(0.01)
+        threads += start([("a", "2"), ("b", "bad"), ("a", "3"), ("a", "4"), ("b", "5")], 5)
     for t in threads:
         t.join()
     assert results == {"1": "a:1", "2": "a:2", "3": "a:3", "4": "a:4"}
