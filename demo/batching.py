@@ -15,6 +15,7 @@ before it joins a batch, with its own message.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
@@ -49,6 +50,9 @@ class Batcher:
         self._pending: list[Job] = []
         self._busy = False  # a batch is being run
         self._changed = threading.Condition()  # guards _pending and _busy
+        # Batches run on one thread: torch (OpenMP) starts a pool of worker threads for every
+        # thread that calls it, and any of the waiting threads could be the one to run a batch.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batcher")
 
     def submit(self, key: Hashable, item, lock: threading.Lock):
         job = Job(key, item)
@@ -80,7 +84,7 @@ class Batcher:
 
     def _run(self, batch: list[Job]) -> None:
         try:
-            results = self.run(batch[0].key, [j.item for j in batch])
+            results = self._worker.submit(self.run, batch[0].key, [j.item for j in batch]).result()
             if len(results) != len(batch):
                 raise RuntimeError(f"batch of {len(batch)} gave {len(results)} results")
             for j, r in zip(batch, results):
