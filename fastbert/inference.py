@@ -114,7 +114,8 @@ def _regroup(pieces: list[_Group], batch_size: int) -> list[_Group]:
 
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
-                     criterion: ExitCriterion, batch_size: int | None = None) -> BatchTrace:
+                     criterion: ExitCriterion, batch_size: int | None = None,
+                     temperatures: list[float] | None = None) -> BatchTrace:
     """Run samples with early exit; a sample stops at the first layer whose criterion fires.
 
     The samples run each layer in groups of at most `batch_size` (all together when None).
@@ -123,7 +124,8 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     nearly empty ones. Pass the samples longest first (as `FastBert.trace` does) so that a
     group holds similar lengths; every group is cut to its longest sequence. A group's attention
     mask is built once, and not at all when nothing is padded (always so at batch size 1). The
-    per-layer record is assembled once at the end.
+    per-layer record is assembled once at the end. `temperatures` (one per layer, or None for
+    the uncalibrated model) divide each classifier's logits before the softmax.
     """
     enc, L = model.encoder, model.num_layers
     B, device = input_ids.size(0), input_ids.device
@@ -142,7 +144,8 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
             if g.layer_mask is ...:
                 g.layer_mask = enc.layer_mask(g.hidden, g.mask, g.padded)
             g.hidden = enc.run_layer(i, g.hidden, g.mask, g.layer_mask)
-            probs = model.classifiers[i](g.hidden, g.mask if g.padded else None).softmax(-1)  # (b, C)
+            logits = model.classifiers[i](g.hidden, g.mask if g.padded else None)  # (b, C)
+            probs = (logits if temperatures is None else logits / temperatures[i]).softmax(-1)
             runs.append((i, g.rows, probs))
             if i == L - 1:
                 continue
@@ -172,7 +175,7 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
 
 @torch.inference_mode()
 def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
-                 criterion: ExitCriterion) -> BatchTrace:
+                 criterion: ExitCriterion, temperatures: list[float] | None = None) -> BatchTrace:
     """Run every layer and classifier for every sample, then take the same exit decision.
 
     Used to show what skipped layers would have said, and to sweep speeds without re-running.
@@ -183,6 +186,7 @@ def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
     probs = []
     for i in range(model.num_layers):
         hidden = enc.run_layer(i, hidden, mask, layer_mask)
-        probs.append(model.classifiers[i](hidden, mask if padded else None).softmax(-1))
+        logits = model.classifiers[i](hidden, mask if padded else None)
+        probs.append((logits if temperatures is None else logits / temperatures[i]).softmax(-1))
     layer_probs = torch.stack(probs).float().cpu()  # (L, B, C)
     return BatchTrace(decide_exits(layer_probs, speed, criterion), layer_probs, normalized_entropy(layer_probs))
