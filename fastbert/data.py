@@ -106,7 +106,7 @@ def _read_rows(path: Path, fmt: str) -> list[list[str]] | list[dict]:
     except csv.Error as err:  # not a ValueError: name the line, and say what the limit is
         if "field limit" in str(err):
             raise DataError(f"{path}: line {reader.line_num}: a cell is longer than the {FIELD_LIMIT:,} "
-                            "characters a cell may hold") from err
+                            "characters a field may hold") from err
         raise DataError(f"{path}: line {reader.line_num}: {err}") from err
     finally:
         csv.field_size_limit(before)
