@@ -1,12 +1,17 @@
 """App benchmark: cold start, /classify latency (1 client, then N at once) and peak memory.
 
 Launches `python app.py --model M --port P` as a subprocess, waits for its first `/classify`
-answer, sends SST-2 sentences one after another and then from N clients at once through
-`gradio_client`, and reads the process's peak resident memory (VmHWM in /proc/<pid>/status).
+answer, sends SST-2 sentences one after another and then, for each N of `--clients` (1, 16 and
+64 by default), from N clients that connect at the same moment and make `--per-client` calls
+each, through `gradio_client`; failed connections and failed calls are counted. Reads the
+process's peak resident memory (VmHWM in /proc/<pid>/status).
 Server-side latency is the `latency_ms` the app puts in each answer (its `predict` call);
 client-side latency is the round trip, queueing included.
 
-    python benchmarks/app_latency.py --model assets/models/sst2-minilm --json
+    python benchmarks/app_latency.py --model assets/models/sst2-minilm --threads 2
+
+prints the run's figures and a table of client and server p50/p95 at each number of clients
+(--json: one JSON line instead).
 
 `python -m fastbert bench` runs this script and puts its numbers in assets/reports/bench.md.
 """
@@ -77,43 +82,49 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"the app did not answer at {url} within {timeout:.0f} s")
 
 
-def classify(client, text: str, speed: float) -> tuple[float, float]:
-    """(server ms, client ms) of one /classify call."""
+def classify(client, text: str, speed: float) -> tuple[float, float, int]:
+    """(server ms, client ms, batch size) of one /classify call."""
     start = time.perf_counter()
     answer = client.predict(text, speed, api_name="/classify")
     client_ms = 1000 * (time.perf_counter() - start)
     if not isinstance(answer, dict) or "latency_ms" not in answer:
         raise RuntimeError(f"/classify answered without latency_ms: {answer!r}")
-    return float(answer["latency_ms"]), client_ms
+    return float(answer["latency_ms"]), client_ms, int(answer.get("batch_size", 1))
 
 
 def sequential(client, texts: list[str], requests: int, speed: float) -> dict:
     server, client_side = [], []
     start = time.perf_counter()
     for i in range(requests):
-        s, c = classify(client, texts[i % len(texts)], speed)
+        s, c, _ = classify(client, texts[i % len(texts)], speed)
         server.append(s)
         client_side.append(c)
     return summary(server, client_side, time.perf_counter() - start)
 
 
 def concurrent(url: str, texts: list[str], clients: int, per_client: int, speed: float) -> dict:
-    """`clients` threads, each with its own gradio Client, start together and send `per_client`
-    requests each, one after another."""
+    """`clients` threads connect at the same moment (each its own gradio Client), then send
+    `per_client` requests each, one after another. Failed connections and failed calls are
+    counted, not raised: they are what this measures too."""
     from gradio_client import Client
 
-    conns = [Client(url, verbose=False) for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
-    results: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
-    errors: list[BaseException] = []
+    results: list[list[tuple[float, float, int]]] = [[] for _ in range(clients)]
+    failed_connections: list[str] = []
+    errors: list[str] = []
 
     def work(k: int) -> None:
-        barrier.wait()
         try:
-            for i in range(per_client):
-                results[k].append(classify(conns[k], texts[(k * per_client + i) % len(texts)], speed))
-        except BaseException as err:  # reported below: a failed request must not pass as fast
-            errors.append(err)
+            conn = Client(url, verbose=False)
+        except Exception as err:  # noqa: BLE001 (counted)
+            failed_connections.append(repr(err))
+            conn = None
+        barrier.wait()
+        for i in range(per_client if conn else 0):
+            try:
+                results[k].append(classify(conn, texts[(k * per_client + i) % len(texts)], speed))
+            except Exception as err:  # noqa: BLE001 (counted: a failed request must not pass as fast)
+                errors.append(repr(err))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
     for t in threads:
@@ -123,10 +134,28 @@ def concurrent(url: str, texts: list[str], clients: int, per_client: int, speed:
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
-    if errors:
-        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]!r}")
-    pairs = [p for r in results for p in r]
-    return summary([s for s, _ in pairs], [c for _, c in pairs], seconds) | {"clients": clients}
+    triples = [p for r in results for p in r]
+    out = {"clients": clients, "failed_connections": len(failed_connections), "errors": len(errors),
+           "first_error": (failed_connections + errors)[:1]}
+    if triples:
+        out |= summary([s for s, _, _ in triples], [c for _, c, _ in triples], seconds)
+        out["mean_batch_size"] = sum(b for _, _, b in triples) / len(triples)
+    return out
+
+
+def levels_table(levels: list[dict]) -> str:
+    """The p50/p95 table of `/classify` at each number of clients (the README's performance section)."""
+    out = ["| clients at once | calls | failed connections | errors | client p50 ms | client p95 ms | "
+           "server p50 ms | server p95 ms | calls / s | mean batch |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for lv in levels:
+        if "client_ms" not in lv:
+            out.append(f"| {lv['clients']} | 0 | {lv['failed_connections']} | {lv['errors']} | | | | | | |")
+            continue
+        out.append(f"| {lv['clients']} | {lv['requests']} | {lv['failed_connections']} | {lv['errors']} | "
+                   f"{lv['client_ms']['p50']:.0f} | {lv['client_ms']['p95']:.0f} | {lv['server_ms']['p50']:.1f} | "
+                   f"{lv['server_ms']['p95']:.1f} | {lv['requests_per_s']:.1f} | {lv['mean_batch_size']:.1f} |")
+    return "\n".join(out)
 
 
 def load_texts(path: str | None, count: int) -> list[str]:
@@ -139,11 +168,11 @@ def load_texts(path: str | None, count: int) -> list[str]:
     return texts[:count] or FALLBACK_TEXTS
 
 
-def run(model: str, data: str | None, requests: int, clients: int, per_client: int, speed: float,
+def run(model: str, data: str | None, requests: int, clients: list[int], per_client: int, speed: float,
         threads: int, startup_timeout: float) -> dict:
     from gradio_client import Client
 
-    texts = load_texts(data, max(requests, clients * per_client))
+    texts = load_texts(data, max(requests, max(clients) * per_client))
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
@@ -160,11 +189,11 @@ def run(model: str, data: str | None, requests: int, clients: int, per_client: i
             raise RuntimeError(f"{err}: {proc.communicate()[1].strip()[-2000:]}") from err
         http_up = time.perf_counter() - start
         client = Client(url, verbose=False)
-        first_server_ms, _ = classify(client, texts[0], speed)
+        first_server_ms, _, _ = classify(client, texts[0], speed)
         cold = time.perf_counter() - start
         after_first = memory_kb(proc.pid)
         single = sequential(client, texts, requests, speed)
-        many = concurrent(url, texts, clients, per_client, speed)
+        levels = [concurrent(url, texts, n, per_client, speed) for n in clients]
         end = memory_kb(proc.pid)
     finally:
         if proc.poll() is None:
@@ -176,7 +205,8 @@ def run(model: str, data: str | None, requests: int, clients: int, per_client: i
     return {"model": model, "speed": speed, "threads": threads or "default", "command": " ".join(cmd),
             "http_up_s": http_up, "cold_start_s": cold, "first_answer_server_ms": first_server_ms,
             "vmhwm_after_first_answer_mb": after_first["VmHWM"] / 1024, "vmrss_after_first_answer_mb": after_first["VmRSS"] / 1024,
-            "vmhwm_end_mb": end["VmHWM"] / 1024, "clients": clients, "single": single, "concurrent": many}
+            "vmhwm_end_mb": end["VmHWM"] / 1024, "clients": clients[0], "single": single, "concurrent": levels[0],
+            "levels": levels}
 
 
 def main(argv=None) -> int:
@@ -184,8 +214,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="assets/models/sst2-minilm")
     p.add_argument("--data", default="../shared/data/sst2/dev.tsv", help="texts to send (SST-2 sentences)")
     p.add_argument("--requests", type=int, default=50, help="sequential requests after the first answer")
-    p.add_argument("--clients", type=int, default=16)
-    p.add_argument("--per-client", type=int, default=5, help="requests per concurrent client")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64],
+                   help="numbers of clients at once, one load test each (default: 1 16 64)")
+    p.add_argument("--per-client", type=int, default=20, help="requests per concurrent client")
     p.add_argument("--speed", type=float, default=0.5)
     p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for the app (0: its default)")
     p.add_argument("--startup-timeout", type=float, default=300.0)
@@ -198,7 +229,10 @@ def main(argv=None) -> int:
         print(json.dumps(result))
     else:
         for k, v in result.items():
-            print(f"{k:>30}: {v}")
+            if k not in ("levels", "concurrent"):
+                print(f"{k:>30}: {v}")
+        print()
+        print(levels_table(result["levels"]))
     return 0
 
 

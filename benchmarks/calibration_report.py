@@ -238,6 +238,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-png", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if not args.no_png:
+        from fastbert.report import check_png_export
+
+        check_png_export()  # kaleido is an optional extra: say so before the work, not after
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     results = [measure(name, Path(args.models_dir)) for name in (args.model or list(MODELS))]

@@ -1,6 +1,7 @@
 """Turning what a user typed or uploaded into texts, with messages a person can act on."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from fastbert.data import DataError, load_dataset
 Text = str | tuple[str, str]
 DEFAULT_MAX_ROWS = 1000
 FILE_TYPES = (".txt", ".csv", ".tsv")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can carry them; no tokenizer takes them
 
 
 class InputError(ValueError):
@@ -24,25 +26,69 @@ class BatchInput:
     source: str  # "pasted lines", a file name, or "example batch"
 
 
-def check_text(text: str | None) -> str:
-    """The text to classify, or InputError when there is nothing to classify.
+def check_text(text) -> str:
+    """The text to classify, or InputError when there is nothing to classify or it is no text.
 
     >>> check_text("  fine  ")
     'fine'
     """
-    if text is None or not str(text).strip():
+    if text is None or (isinstance(text, str) and not text.strip()):
         raise InputError("Please enter a text to classify: the text box is empty.")
-    return str(text).strip()
+    if not isinstance(text, str):
+        raise InputError(f"The text must be a string, got {_kind(text)}; send the text to classify as a "
+                         "JSON string (several texts: use /classify_batch).")
+    check_unicode(text, "The text")
+    return text.strip()
+
+
+def check_unicode(text: str, what: str) -> None:
+    surrogate = LONE_SURROGATE.search(text)
+    if surrogate:
+        raise InputError(f"{what} has a lone surrogate (U+{ord(surrogate.group()):04X}) at character "
+                         f"{surrogate.start() + 1}, which is not valid Unicode; send UTF-8 text.")
+
+
+def _kind(value) -> str:
+    """>>> _kind(3), _kind([1]), _kind({"a": 1})
+    ('a number', 'a list', 'an object')"""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def check_speed(speed) -> float:
-    try:
-        value = float(speed)
-    except (TypeError, ValueError):
-        raise InputError(f"Speed must be a number between 0 and 1, got {speed!r}.") from None
+    """A number from 0 to 1 (not a bool, not a string).
+
+    >>> check_speed(1)
+    1.0
+    """
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)):
+        raise InputError(f"Speed must be a number between 0 and 1 (0 runs every layer, 1 exits earliest), "
+                         f"got {speed!r}.")
+    value = float(speed)
     if not 0.0 <= value <= 1.0:
-        raise InputError(f"Speed must be between 0 and 1, got {value}.")
+        raise InputError(f"Speed must be between 0 and 1 (0 runs every layer, 1 exits earliest), got {value}.")
     return value
+
+
+def check_model(name, names: list[str], default: str) -> str:
+    """The model's name ("" or None: the default), or InputError naming the choices.
+
+    >>> check_model("", ["a", "b"], "a"), check_model("b", ["a", "b"], "a")
+    ('a', 'b')
+    """
+    if name is None or name == "":
+        return default
+    if not isinstance(name, str) or name not in names:
+        raise InputError(f"Unknown model {name!r}; choose one of: {', '.join(names)} (or leave it empty for "
+                         f"{default}).")
+    return name
 
 
 def check_size(n: int, max_rows: int) -> None:
@@ -64,7 +110,8 @@ def lines_to_texts(pasted: str | list[str] | None) -> list[str]:
     items = pasted.splitlines() if isinstance(pasted, str) else list(pasted)
     for i, item in enumerate(items):
         if not isinstance(item, str):
-            raise InputError(f"Item {i + 1} of the batch is a {type(item).__name__}, not a text.")
+            raise InputError(f"Item {i + 1} of the batch is {_kind(item)}, not a string.")
+        check_unicode(item, f"Item {i + 1} of the batch")
     return [t.strip() for t in items if t.strip()]
 
 

@@ -1,7 +1,7 @@
 """Which models the app can show, loaded once each and guarded by a lock.
 
-The lock serialises inference on one model: torch's forward is fine from many threads, but a
-fast tokenizer whose truncation setting changes between calls is not ("Already borrowed").
+The lock serialises the model's forward passes (they gain nothing from running side by side on
+a CPU); tokenizing happens outside it (`FastBert.tokenize` is thread-safe).
 """
 from __future__ import annotations
 
@@ -97,5 +97,6 @@ class ModelRegistry:
                 model = source if isinstance(source, FastBert) else FastBert.from_pretrained(source)
                 model.eval()
                 model.cost  # FLOPs counting traces modules once; do it before serving
+                model.text_encoder  # and the tokenizer's thread-safe copy
                 self._loaded[name] = LoadedModel(name, model)
             return self._loaded[name]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, calibration_view, charts, handlers, student_page, teach
+from . import api, calibration_view, charts, handlers, limits, student_page, teach
+from .batching import Batcher
 from .examples import ExampleSet, examples_for, load_example_sets
-from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES, InputError, read_file
-from .models import ModelRegistry
+from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES, InputError, check_model, read_file
+from .models import LoadedModel, ModelRegistry
 from .render import BatchPanel, HowPanel, TextPanel, model_info
 from .student import DEFAULT_REPORT, find_student
 
@@ -22,8 +23,12 @@ DEFAULT_SPEED = 0.5
 
 
 # ----- errors -----------------------------------------------------------------------------
-def user_errors(fn):
-    """Show input problems and failures as messages in the page, never as a traceback."""
+def user_errors(fn=None, *, escape: bool = True):
+    """Show input problems and failures as messages in the page, never as a traceback.
+    escape=False for API endpoints: their messages are JSON strings, not HTML."""
+    if fn is None:
+        return functools.partial(user_errors, escape=escape)
+    quote = html.escape if escape else str
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -32,10 +37,10 @@ def user_errors(fn):
         except gr.Error:
             raise
         except InputError as err:
-            raise gr.Error(html.escape(str(err)), title="Please check the input", print_exception=False) from None
+            raise gr.Error(quote(str(err)), title="Please check the input", print_exception=False) from None
         except Exception as err:
             log.exception("callback %s failed", fn.__name__)
-            raise gr.Error(f"Something went wrong: {html.escape(type(err).__name__)}: {html.escape(str(err))}",
+            raise gr.Error(f"Something went wrong: {quote(type(err).__name__)}: {quote(str(err))}",
                            print_exception=False) from None
 
     return wrapper
@@ -143,7 +148,8 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
         del bound.__wrapped__  # Gradio reads the signature: the partial's, without the bound arguments
         return user_errors(bound)
 
-    with gr.Blocks(title="FastBERT: early exit, layer by layer", analytics_enabled=False) as app:
+    with gr.Blocks(title="FastBERT: early exit, layer by layer", analytics_enabled=False,
+                   delete_cache=limits.DELETE_CACHE) as app:
         with gr.Row(elem_classes="fb-header"):
             gr.HTML("<h1>FastBERT explorer</h1><p>A classifier after every layer; each text leaves as soon as a "
                     "layer is sure enough. See which layer answered, what it cost, and why.</p>",
@@ -264,46 +270,64 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
         calibration_view.wire(loaded, model_dd, speed, speed_mode, target, cost, batch_state, cal_luha, cal_rel)
 
         # -- API ------------------------------------------------------------------------------
-        def classify(text: str, speed: float = DEFAULT_SPEED, model: str = "") -> dict:
-            """Classify one text with early exit. Returns label, confidence, probs, exit_layer (1-based),
-            num_layers, uncertainties (of the layers that ran), flops, full_flops, speedup,
-            num_tokens, input_tokens, truncated, notice and latency_ms of this run."""
-            return user_errors(lambda: api.classify(loaded(model), text, speed))()
+        wire_api(registry, max_batch_rows)
 
-        def classify_batch(texts: list[str] | str, speed: float = DEFAULT_SPEED, model: str = "") -> list[dict]:
-            """Classify many texts. `texts`: a list of strings, or one string with one text per line
-            (blank lines skipped). Returns a list of /classify results (without latency_ms), in order."""
-            return user_errors(lambda: api.classify_batch(loaded(model), texts, speed, max_batch_rows))()
-
-        gr.api(classify, api_name="classify")
-        gr.api(classify_batch, api_name="classify_batch")
-
-        # Files need a File component so that clients upload them; it is never shown.
-        with gr.Row(visible=False):
-            api_file = gr.File(file_types=list(FILE_TYPES), type="filepath", label="file")
-            api_speed = gr.Number(DEFAULT_SPEED, label="speed", minimum=0, maximum=1)
-            api_result = gr.JSON(label="results")
-
-        def classify_file(file, speed):  # noqa: F811 (the slider is not used here)
-            """Classify every row of an uploaded .txt/.csv/.tsv file (a text column, optional label
-            column); returns a list of /classify results (without latency_ms), in file order."""
-            def work():
-                if not file:
-                    raise InputError("No file was uploaded.")
-                texts = read_file(file, max_batch_rows).texts
-                return api.classify_texts(loaded(""), texts, speed, max_batch_rows)
-            return user_errors(work)()
-
-        api_file.upload(classify_file, inputs=[api_file, api_speed], outputs=api_result, api_name="classify_file")
-
-    app.queue(default_concurrency_limit=concurrency_limit, max_size=256)
+    # api_open=False: every call goes through the queue and its limits.
+    app.queue(default_concurrency_limit=concurrency_limit, max_size=limits.QUEUE_SIZE, api_open=False)
     return app
+
+
+def wire_api(registry: ModelRegistry, max_batch_rows: int) -> None:
+    """The public endpoints /classify, /classify_batch and /classify_file (inside a Blocks)."""
+    batcher = Batcher(api.run_together, max_batch=limits.MAX_BATCH_SIZE)
+
+    def model_for(name) -> LoadedModel:
+        return registry.get(check_model(name, registry.names, registry.default))
+
+    def classify(text: str, speed: float = DEFAULT_SPEED, model: str = "") -> dict:
+        """Classify one text with early exit. Returns label, confidence, probs, exit_layer (1-based),
+        num_layers, uncertainties (of the layers that ran), flops, full_flops, speedup, num_tokens,
+        input_tokens (input_tokens_estimated: true when a very long text was not read whole),
+        truncated, notice, latency_ms (the model run) and batch_size (calls made at the same time
+        run through the model together). `text` repeats at most the first 10,000 characters."""
+        return user_errors(lambda: api.classify(model_for(model), text, speed, batcher), escape=False)()
+
+    # Many at once: calls wait for the model together and share its runs (demo.batching).
+    gr.api(classify, api_name="classify", concurrency_limit=limits.CLASSIFY_CONCURRENCY,
+           concurrency_id="classify")
+
+    def classify_batch(texts: list[str] | str, speed: float = DEFAULT_SPEED, model: str = "") -> list[dict]:
+        """Classify many texts. `texts`: a list of strings, or one string with one text per line
+        (blank lines skipped). Returns a list of /classify results (without latency_ms), in order."""
+        work = lambda: api.classify_batch(model_for(model), texts, speed, max_batch_rows)  # noqa: E731
+        return user_errors(work, escape=False)()
+
+    gr.api(classify_batch, api_name="classify_batch")
+
+    # Files need a File component so that clients upload them; it is never shown.
+    with gr.Row(visible=False):
+        api_file = gr.File(file_types=list(FILE_TYPES), type="filepath", label="file")
+        api_file_speed = gr.Number(DEFAULT_SPEED, label="speed", minimum=0, maximum=1)
+        api_result = gr.JSON(label="results")
+
+    def classify_file(file, speed):
+        """Classify every row of an uploaded .txt/.csv/.tsv file (a text column, optional label
+        column); returns a list of /classify results (without latency_ms), in file order."""
+        def work():
+            if not file:
+                raise InputError("No file was uploaded.")
+            texts = read_file(file, max_batch_rows).texts
+            return api.classify_texts(registry.get(), texts, speed, max_batch_rows)
+        return user_errors(work, escape=False)()
+
+    api_file.upload(classify_file, inputs=[api_file, api_file_speed], outputs=api_result, api_name="classify_file")
 
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
     """Serve `app` offline: no share link, no analytics, no monitoring, no run history."""
     options = dict(server_name=host, server_port=port, share=False, theme=theme(), css=CSS + student_page.CSS,
                    footer_links=["api", "settings"], run_history=False, mcp_server=False, ssr_mode=False,
-                   enable_monitoring=False, pwa=False, max_file_size="20mb", show_error=True)
+                   enable_monitoring=False, pwa=False, max_file_size=limits.MAX_FILE_BYTES, show_error=True,
+                   max_threads=limits.MAX_THREADS, app_kwargs=limits.app_kwargs())
     options.update(kwargs)
     return app.launch(**options)

@@ -103,9 +103,11 @@ def _read_rows(path: Path, fmt: str) -> list[list[str]] | list[dict]:
     before = csv.field_size_limit(FIELD_LIMIT)  # process-wide, so restored right after
     try:
         return [row for row in reader if any(c.strip() for c in row)]
-    except csv.Error as err:
-        raise DataError(f"{path}: line {reader.line_num}: {err} (cells of at most {FIELD_LIMIT:,} "
-                        "characters)") from err
+    except csv.Error as err:  # not a ValueError: name the line, and say what the limit is
+        if "field limit" in str(err):
+            raise DataError(f"{path}: line {reader.line_num}: a cell is longer than the {FIELD_LIMIT:,} "
+                            "characters a field may hold") from err
+        raise DataError(f"{path}: line {reader.line_num}: {err}") from err
     finally:
         csv.field_size_limit(before)
 

@@ -350,6 +350,10 @@ def _config(args, student: str, method: str, seed: int) -> DistillConfig:
 
 
 def cmd_distill(args) -> int:
+    if not args.no_png:
+        from .report import check_png_export
+
+        check_png_export()  # before hours of training, not after
     if args.report:
         return cmd_report(args)
     if not args.out:
@@ -486,6 +490,9 @@ def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note
     figure_stem.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(str(figure_stem.with_suffix(".html")), include_plotlyjs="cdn")
     if png:  # kaleido drives a headless Chromium: seconds, so tests skip it
+        from .report import check_png_export
+
+        check_png_export()
         fig.write_image(str(figure_stem.with_suffix(".png")), scale=1)
     lines += [
         "",

@@ -3,6 +3,8 @@ classifier on every other layer (Liu et al., ACL 2020)."""
 from __future__ import annotations
 
 import json
+import numbers
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -13,6 +15,7 @@ from .backbone import LayerwiseEncoder, resolve_backbone
 from .classifier import LayerClassifier
 from .calibration import Curve, CurvePoint
 from .config import FastBertConfig
+from .encoding import TextEncoder
 from .flops import CostModel, build_cost_model
 from .inference import BatchTrace, adaptive_forward, full_forward
 from .outputs import FastBertOutput, Prediction
@@ -20,6 +23,19 @@ from .uncertainty import ExitCriterion, get_criterion
 from .weight_cache import clear
 
 Text = str | tuple[str, str]
+_ENCODER_LOCK = threading.Lock()
+
+
+def check_run_args(speed, batch_size) -> None:
+    """ValueError naming the argument unless speed is a number in [0, 1] and batch_size a
+    positive integer (bools are neither: `speed=True` is a mistake, not 1.0).
+
+    >>> check_run_args(0.5, 32)
+    """
+    if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not 0.0 <= speed <= 1.0:
+        raise ValueError(f"speed must be a number from 0 (every layer) to 1 (earliest exit), got {speed!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 class FastBert(nn.Module):
@@ -133,7 +149,9 @@ class FastBert(nn.Module):
 
     # ----- inference ------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[Text]) -> dict:
-        """Token ids without padding, plus each text's token count before truncation."""
+        """Token ids without padding, plus each text's token count before truncation
+        (`input_tokens`; estimated for texts too long to read whole, see `fastbert.encoding`).
+        Each text is tokenized once; safe to call from several threads at once."""
         pairs = [isinstance(t, tuple) for t in texts]
         if any(pairs) and not all(pairs):
             raise ValueError("mix of single texts and (text_a, text_b) pairs in one call")
@@ -142,14 +160,19 @@ class FastBert(nn.Module):
                 raise ValueError(f"a sentence pair must be two strings, got {t!r}")
             if not isinstance(t, (str, tuple)):
                 raise TypeError(f"texts must be strings or (text_a, text_b) pairs, got {type(t).__name__}")
-        firsts = [t[0] if isinstance(t, tuple) else t for t in texts]
-        seconds = [t[1] for t in texts] if any(pairs) else None
-        kwargs = dict(add_special_tokens=True, return_token_type_ids=True)
-        # verbose=False: these ids are only counted, never run, so transformers' warning that
-        # the sequence is "longer than the maximum ... indexing errors" does not apply.
-        full = self.tokenizer(firsts, seconds, truncation=False, verbose=False, **kwargs)
-        enc = self.tokenizer(firsts, seconds, truncation=True, max_length=self.config.max_length, **kwargs)
-        enc["input_tokens"] = [len(ids) for ids in full["input_ids"]]
+        return self.text_encoder.encode(list(texts))
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        """The tokenizer's thread-safe, once-per-text form (rebuilt if the tokenizer or
+        max_length changes)."""
+        enc = self.__dict__.get("_text_encoder")
+        if enc is None or enc.source is not self.tokenizer or enc.max_length != self.config.max_length:
+            with _ENCODER_LOCK:  # built once, not by every thread that arrives first
+                enc = self.__dict__.get("_text_encoder")
+                if enc is None or enc.source is not self.tokenizer or enc.max_length != self.config.max_length:
+                    enc = TextEncoder(self.tokenizer, self.config.max_length)
+                    self.__dict__["_text_encoder"] = enc
         return enc
 
     def collate(self, enc: dict, rows: Sequence[int]) -> tuple[torch.Tensor, ...]:
@@ -184,16 +207,16 @@ class FastBert(nn.Module):
 
     def trace(self, texts: Sequence[Text], speed: float = 0.5, batch_size: int = 32,
               compute_all: bool = False, criterion: ExitCriterion | None = None,
-              calibrated: bool = True) -> tuple[dict, list[BatchTrace], list[list[int]]]:
-        """Tokenize, sort by length, and run each chunk of batches (see `batch_order`); returns the
-        encodings, one trace per chunk and the chunks' rows. Lower-level than `predict`.
+              calibrated: bool = True, encodings: dict | None = None) -> tuple[dict, list[BatchTrace], list[list[int]]]:
+        """Tokenize (unless `encodings`, from `tokenize(texts)`, is given), sort by length, and run
+        each chunk of batches (see `batch_order`); returns the encodings, one trace per chunk and
+        the chunks' rows. Lower-level than `predict`.
         calibrated=False ignores the model's temperatures (the paper's probabilities)."""
-        if not 0.0 <= speed <= 1.0:
-            raise ValueError(f"speed must be in [0, 1], got {speed}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_run_args(speed, batch_size)
         criterion = criterion or get_criterion(self.config.exit_criterion, self.config.patience)
-        enc = self.tokenize(texts)
+        enc = self.tokenize(texts) if encodings is None else encodings
+        if len(enc["input_ids"]) != len(texts):
+            raise ValueError(f"encodings: {len(enc['input_ids'])} rows for {len(texts)} texts")
         temps = self.config.temperatures if calibrated else None
 
         def run(rows):
@@ -215,7 +238,7 @@ class FastBert(nn.Module):
     def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
                 compute_all: bool = False, criterion: ExitCriterion | None = None, *,
                 target_speedup: float | None = None, target_accuracy_drop: float | None = None,
-                calibrated: bool = True) -> list[Prediction]:
+                calibrated: bool = True, encodings: dict | None = None) -> list[Prediction]:
         """Classify texts (or (text_a, text_b) pairs) with early exit; results in input order.
 
         compute_all=True also runs the layers after each exit, to show what they would have
@@ -223,15 +246,22 @@ class FastBert(nn.Module):
         target_speedup / target_accuracy_drop (points against the full model) replace `speed`
         by the one the stored curve gives (see `choose_speed`); each Prediction's `speed` says
         which was used. calibrated=False ignores the temperatures (reproduces the paper).
+        encodings: `self.tokenize(texts)`, when the caller tokenized already (a server does it
+        outside its model lock). Empty or blank texts are a ValueError.
         """
         if target_speedup is not None or target_accuracy_drop is not None:
             speed = self.choose_speed(target_speedup, target_accuracy_drop, calibrated).speed
         if isinstance(texts, (str, tuple)):
             texts = [texts]
         texts = list(texts)
+        check_run_args(speed, batch_size)
+        for i, t in enumerate(texts):
+            if any(isinstance(x, str) and not x.strip() for x in (t if isinstance(t, tuple) else (t,))):
+                raise ValueError(f"texts: item {i} is empty or only whitespace; there is nothing to classify")
         if not texts:
             return []
-        enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated)
+        enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated,
+                                          encodings)
         results: list[Prediction | None] = [None] * len(texts)
         for rows, tr in zip(batches, traces):
             n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
@@ -248,6 +278,7 @@ class FastBert(nn.Module):
                     probs=final[j], exit_layer=k, num_layers=self.num_layers,
                     uncertainties=un[j][:k], layer_probs=lp[j][:k],
                     num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
+                    input_tokens_estimated=bool(enc.get("input_tokens_estimated", [False] * len(texts))[r]),
                     flops=spent[j], full_flops=full[j],
                     all_uncertainties=un[j] if compute_all else None,
                     all_layer_probs=lp[j] if compute_all else None, speed=speed,

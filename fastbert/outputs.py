@@ -39,6 +39,8 @@ class Prediction:
     # Only with predict(..., compute_all=True): every layer, including those skipped.
     all_uncertainties: list[float] | None = None
     all_layer_probs: list[list[float]] | None = None
+    # True when the text was too long to read whole and input_tokens is an estimate.
+    input_tokens_estimated: bool = False
     speed: float | None = None  # the speed used (chosen from the curve for a target speedup)
 
     @property
@@ -59,5 +61,6 @@ class Prediction:
             "probs": self.probs, "exit_layer": self.exit_layer, "num_layers": self.num_layers,
             "uncertainties": self.uncertainties, "flops": self.flops, "full_flops": self.full_flops,
             "speedup": self.speedup, "num_tokens": self.num_tokens, "truncated": self.truncated,
-            "speed": self.speed,
+            "speed": self.speed, "input_tokens": self.input_tokens,
+            "input_tokens_estimated": self.input_tokens_estimated,
         }

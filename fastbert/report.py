@@ -6,6 +6,7 @@ plotly figures (PNG + HTML). Every number in it is computed here and printed.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -174,6 +175,14 @@ def figure7(log: list[dict]):
     return fig
 
 
+def check_png_export() -> None:
+    """PNG figures need kaleido, an optional extra (`pip install 'fastbert-adaptive[report]'`).
+    A ValueError (the CLI prints it as one line) before any work when it is missing."""
+    if importlib.util.find_spec("kaleido") is None:
+        raise ValueError("PNG figures need kaleido, which is optional: pip install 'fastbert-adaptive[report]' "
+                         "(or kaleido==1.5.0), or pass --no-png to write the HTML figures only")
+
+
 def save_figures(figs: dict, directory: Path, prefix: str, png: bool = True) -> dict[str, str]:
     """HTML (plotly.js from its CDN, so the HTML needs a network; 4.8 MB of plotly.js per report
     directory would not fit the assets budget) and PNG (kaleido, system Chromium: the offline copy)."""
@@ -182,6 +191,8 @@ def save_figures(figs: dict, directory: Path, prefix: str, png: bool = True) -> 
         fig.write_html(directory / f"{stems[k]}.html", include_plotlyjs="cdn")
     if png:
         import plotly.io as pio
+
+        check_png_export()
 
         if "BROWSER_PATH" not in os.environ and shutil.which("chromium"):
             os.environ["BROWSER_PATH"] = shutil.which("chromium")
@@ -275,6 +286,8 @@ makes them confident where the teacher is.
 
 
 def cmd_report(args) -> int:
+    if not args.no_png:
+        check_png_export()
     if args.threads:
         torch.set_num_threads(args.threads)
     text = build_report(args.model, args.data, Path(args.out), args.baseline or [], args.ablation,
