@@ -13,12 +13,13 @@ from .backbone import LayerwiseEncoder, resolve_backbone
 from .classifier import LayerClassifier
 from .config import FastBertConfig
 from .flops import CostModel, build_cost_model
-from .inference import BatchTrace, adaptive_forward, full_forward
+from .inference import BatchTrace, LayerRunner, TorchRunner, adaptive_forward, full_forward
 from .outputs import FastBertOutput, Prediction
 from .uncertainty import ExitCriterion, get_criterion
 from .weight_cache import clear
 
 Text = str | tuple[str, str]
+RUNTIMES = ("pytorch", "onnxruntime")
 
 
 class FastBert(nn.Module):
@@ -40,6 +41,7 @@ class FastBert(nn.Module):
         )
         self.config.backbone_config = encoder.config.to_dict()
         self._cost: CostModel | None = None
+        self._ort = None  # an OrtRunner while the runtime is onnxruntime
 
     # ----- construction -------------------------------------------------------------------
     @classmethod
@@ -98,6 +100,33 @@ class FastBert(nn.Module):
     def _apply(self, fn, recurse=True):
         clear(self)
         return super()._apply(fn, recurse)
+
+    # ----- runtime -------------------------------------------------------------------------
+    @property
+    def runtime(self) -> str:
+        """Which runtime `predict` runs the layers on: "pytorch" or "onnxruntime"."""
+        return "pytorch" if self._ort is None else "onnxruntime"
+
+    def set_runtime(self, runtime: str, onnx_dir: str | Path | None = None, cache: str | Path | None = None,
+                    options=None) -> "FastBert":
+        """Run inference on "pytorch" (the modules) or "onnxruntime" (exported segments, see
+        `fastbert.ort_runtime.load_runner`: read from `onnx_dir` when it holds this model's
+        export, else from the cache, exported there on first use). The ONNX segments are a
+        snapshot of the weights: call again after changing them. Raises ImportError without
+        onnxruntime. Example: `model.set_runtime("onnxruntime").predict("a fine film")`."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        if runtime == "pytorch":
+            self._ort = None
+        else:
+            from .ort_runtime import load_runner
+
+            self._ort = load_runner(self, onnx_dir, cache, options)
+        return self
+
+    def layer_runner(self) -> LayerRunner:
+        """What computes each layer step in `predict` (see `fastbert.inference.LayerRunner`)."""
+        return TorchRunner(self) if self._ort is None else self._ort
 
     # ----- training-time forward -----------------------------------------------------------
     def hidden_states(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
@@ -251,11 +280,21 @@ class FastBert(nn.Module):
         save_checkpoint(self, Path(directory), dtype, base_weights, metadata)
 
     @classmethod
-    def from_pretrained(cls, directory_or_hub_id: str | Path) -> "FastBert":
-        """Load a saved model; strict: missing, unexpected or mis-shaped weights are errors."""
-        from .checkpoint import load_checkpoint
+    def from_pretrained(cls, directory_or_hub_id: str | Path, runtime: str = "pytorch", **runtime_options) -> "FastBert":
+        """Load a saved model; strict: missing, unexpected or mis-shaped weights are errors.
 
-        return load_checkpoint(cls, directory_or_hub_id)
+        runtime="onnxruntime": inference on ONNX Runtime (see `set_runtime`; its ONNX segments
+        are read from the directory's `onnx/` folder when they were exported from these weights).
+        """
+        from .checkpoint import load_checkpoint, resolve_model_dir
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        model = load_checkpoint(cls, directory_or_hub_id)
+        if runtime == "onnxruntime":
+            runtime_options.setdefault("onnx_dir", resolve_model_dir(directory_or_hub_id) / "onnx")
+            model.set_runtime(runtime, **runtime_options)
+        return model
 
     def metadata(self) -> dict:
         """The `training.json` saved beside the model, if any (how it was made, its scores)."""

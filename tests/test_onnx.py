@@ -1,0 +1,161 @@
+"""ONNX segments and the onnxruntime runtime: each segment equals the PyTorch modules, `predict`
+on ONNX Runtime equals PyTorch's, and the export cache is reused and rebuilt when it should be."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+from fastbert import FastBert, cli  # noqa: E402
+from fastbert.inference import TorchRunner  # noqa: E402
+from fastbert.onnx_export import ExportManifest, export_segments, model_key  # noqa: E402
+from fastbert.ort_runtime import OrtOptions, cache_root, load_runner, new_session  # noqa: E402
+from tiny import WORDS, tiny_model  # noqa: E402
+
+TOL = 1e-4
+# For the tiny model and these texts: layer 1 uncertainties lie in [0.78, 1], layer 2 in [0.06,
+# 0.08], so this speed sends some samples out at layer 1 and the others at layer 2.
+SPLIT = 0.85
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("tiny_onnx"))
+
+
+@pytest.fixture(scope="module")
+def exported(tiny, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("segments") / "onnx"
+    return directory, export_segments(tiny, directory)
+
+
+@pytest.fixture(scope="module")
+def many_texts():
+    rng = random.Random(0)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 30))) for _ in range(70)]
+
+
+def _random_batch(model, padded: bool, batch=4, length=11, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, model.encoder.config.vocab_size, (batch, length), generator=g)
+    types = torch.randint(0, 2, (batch, length), generator=g)
+    mask = torch.ones(batch, length, dtype=torch.long)
+    if padded:
+        for row, n in enumerate([length, 3, 7, 1][:batch]):
+            mask[row, n:] = 0
+    return ids, types, mask
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_every_segment_equals_the_pytorch_modules(tiny, exported, padded):
+    directory, manifest = exported
+    ids, types, mask = _random_batch(tiny, padded)
+    torch_run = TorchRunner(tiny)
+    with torch.inference_mode():
+        want = torch_run.embed(ids, types)
+    got = new_session(directory / "embeddings.onnx", OrtOptions()).run(
+        None, {"input_ids": ids.numpy(), "token_type_ids": types.numpy()})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=TOL)
+    hidden = torch.randn(want.shape, generator=torch.Generator().manual_seed(1))
+    real = mask.bool()
+    for i in range(tiny.num_layers):
+        with torch.inference_mode():
+            layer_mask = torch_run.layer_mask(hidden, mask, padded)
+            want_h, want_p = torch_run.step(i, hidden, mask, padded, layer_mask)
+        session = new_session(directory / manifest.layer_file(i), OrtOptions())
+        got_h, got_p = session.run(None, {"hidden": hidden.numpy(), "mask": mask.numpy()})
+        # Padding positions hold whatever each runtime leaves there; only real tokens are read.
+        np.testing.assert_allclose(got_h[real.numpy()], want_h[real].numpy(), atol=TOL)
+        np.testing.assert_allclose(got_p, want_p.numpy(), atol=TOL)
+
+
+def _same(a, b, compute_all=False):
+    assert [p.label for p in a] == [p.label for p in b]
+    assert [p.exit_layer for p in a] == [p.exit_layer for p in b]
+    for x, y in zip(a, b):
+        assert x.probs == pytest.approx(y.probs, abs=TOL)
+        assert x.uncertainties == pytest.approx(y.uncertainties, abs=TOL)
+        assert x.flops == y.flops and x.full_flops == y.full_flops
+        if compute_all:
+            assert x.all_uncertainties == pytest.approx(y.all_uncertainties, abs=TOL)
+
+
+@pytest.mark.parametrize("io_binding", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 32])
+def test_predict_on_onnxruntime_equals_pytorch(tiny, exported, many_texts, batch_size, io_binding):
+    runner = load_runner(tiny, exported[0], options=OrtOptions(io_binding=io_binding, threads=1))
+    assert runner.source == "directory"
+    want = tiny.predict(many_texts, speed=SPLIT, batch_size=batch_size)
+    tiny._ort = runner
+    try:
+        assert tiny.runtime == "onnxruntime"
+        got = tiny.predict(many_texts, speed=SPLIT, batch_size=batch_size)
+    finally:
+        tiny.set_runtime("pytorch")
+    assert len({p.exit_layer for p in want}) > 1  # the test means something only if exits vary
+    _same(got, want)
+
+
+def test_compute_all_on_onnxruntime_equals_pytorch(tiny, exported, many_texts):
+    want = tiny.predict(many_texts[:20], speed=SPLIT, batch_size=8, compute_all=True)
+    tiny.set_runtime("onnxruntime", onnx_dir=exported[0])
+    try:
+        got = tiny.predict(many_texts[:20], speed=SPLIT, batch_size=8, compute_all=True)
+    finally:
+        tiny.set_runtime("pytorch")
+    _same(got, want, compute_all=True)
+
+
+def test_cache_is_reused_and_rebuilt_when_the_weights_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTBERT_ONNX_CACHE", str(tmp_path / "cache"))
+    assert cache_root() == tmp_path / "cache"
+    model = tiny_model(tmp_path)
+    model.save_pretrained(tmp_path / "m")
+    first = FastBert.from_pretrained(tmp_path / "m", runtime="onnxruntime")
+    assert first.runtime == "onnxruntime" and first._ort.source == "exported"
+    files = sorted((tmp_path / "cache").rglob("*.onnx"))
+    stamps = [f.stat().st_mtime_ns for f in files]
+    second = FastBert.from_pretrained(tmp_path / "m", runtime="onnxruntime")
+    assert second._ort.source == "cache" and second._ort.directory == first._ort.directory
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    with torch.no_grad():
+        model.classifiers[0].out.bias.add_(1.0)
+    model.save_pretrained(tmp_path / "m")
+    third = FastBert.from_pretrained(tmp_path / "m", runtime="onnxruntime")
+    assert third._ort.source == "exported" and third._ort.directory != first._ort.directory
+    text = "the plot was very boring"
+    _same(third.predict(text, speed=0.3), model.predict(text, speed=0.3))
+
+
+def test_export_command_writes_what_from_pretrained_reads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FASTBERT_ONNX_CACHE", str(tmp_path / "cache"))
+    model = tiny_model(tmp_path)
+    model.save_pretrained(tmp_path / "m")
+    assert cli.main(["export", "--model", str(tmp_path / "m")]) == 0
+    manifest = ExportManifest.read(tmp_path / "m" / "onnx")
+    assert manifest.key == model_key(FastBert.from_pretrained(tmp_path / "m"))
+    loaded = FastBert.from_pretrained(tmp_path / "m", runtime="onnxruntime")
+    assert loaded._ort.source == "directory" and not (tmp_path / "cache").exists()
+
+
+def test_a_stale_export_directory_is_not_used(tiny, exported, tmp_path):
+    other = tiny_model(tmp_path, seed=1)
+    runner = load_runner(other, exported[0], cache=tmp_path / "cache")
+    assert runner.source == "exported" and runner.directory.parent == tmp_path / "cache"
+
+
+def test_roberta_without_token_types(tmp_path, many_texts):
+    model = tiny_model(tmp_path, model_type="roberta")
+    want = model.predict(many_texts[:16], speed=SPLIT, batch_size=4)
+    model.set_runtime("onnxruntime", cache=tmp_path / "cache")
+    assert model._ort.manifest.embedding_inputs == ["input_ids"]
+    _same(model.predict(many_texts[:16], speed=SPLIT, batch_size=4), want)
+
+
+def test_bad_runtime_and_options_name_the_choices(tiny):
+    with pytest.raises(ValueError, match="pytorch"):
+        tiny.set_runtime("tensorrt")
+    with pytest.raises(ValueError, match="level"):
+        OrtOptions(level="max")
