@@ -25,7 +25,7 @@ def truncation_notice(pred: Prediction, max_length: int) -> str:
 def prediction_dict(pred: Prediction, loaded: LoadedModel, speed: float) -> dict:
     """Prediction.to_dict() plus what an API user needs to read it on its own."""
     out = pred.to_dict()
-    out.update(text=pred.text, labels=list(loaded.labels), model=loaded.name, speed=speed,
+    out.update(text=pred.text, labels=list(loaded.labels), model=loaded.name, runtime=loaded.runtime, speed=speed,
                input_tokens=pred.input_tokens,
                notice=truncation_notice(pred, loaded.model.config.max_length))
     return out

@@ -212,7 +212,7 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
     def render_text(model: LoadedModel, run: TextRun, speed: float, show: bool):
         view = text_view(model, run, speed)
         crit = model.model.config.exit_criterion
-        return (text_result_html(run, view, model.model.device.type.upper()),
+        return (text_result_html(run, view, f"{model.model.device.type.upper()}, {model.runtime}"),
                 charts.layer_probs_chart(view, run.labels, show),
                 charts.uncertainty_chart(view, show, crit))
 

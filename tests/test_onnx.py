@@ -159,3 +159,60 @@ def test_bad_runtime_and_options_name_the_choices(tiny):
         tiny.set_runtime("tensorrt")
     with pytest.raises(ValueError, match="level"):
         OrtOptions(level="max")
+
+
+def test_the_app_runs_on_onnxruntime_and_says_so(tmp_path):
+    from demo.api import classify
+    from demo.models import ModelRegistry
+
+    tiny_model(tmp_path).save_pretrained(tmp_path / "models" / "t")
+    loaded = ModelRegistry.from_source(tmp_path / "models" / "t", models_dir=None).get()
+    assert loaded.runtime == "onnxruntime"
+    assert classify(loaded, "good film", 0.5)["runtime"] == "onnxruntime"
+
+
+def test_the_app_falls_back_to_pytorch_with_a_one_line_notice(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from demo.api import classify
+    from demo.models import ModelRegistry
+
+    tiny_model(tmp_path).save_pretrained(tmp_path / "models" / "t")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    loaded = ModelRegistry.from_source(tmp_path / "models" / "t", models_dir=None).get()
+    assert loaded.runtime == "pytorch"
+    assert classify(loaded, "good film", 0.5)["runtime"] == "pytorch"
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert len(notice) == 1 and notice[0].startswith("notice:") and "PyTorch" in notice[0]
+
+
+def test_bench_times_the_onnxruntime_contenders_in_the_same_rounds(tiny, many_texts):
+    from fastbert.bench import (BenchConfig, BenchResult, Workload, measure_group, plain_classifier,
+                                results_table, target_checks)
+    from fastbert.bench_ort import build_contenders
+    from fastbert.data import TextDataset
+
+    ort = build_contenders(tiny, threads=1, log=lambda s: None)
+    assert ort is not None and ort.runner.options.threads == 1
+    cfg = BenchConfig(model="unused", repeats=2, min_repeats=1, speeds=[0.0, 0.5])
+    data = TextDataset(many_texts[:12], ["1" if i % 2 else "0" for i in range(12)], "tiny/dev.tsv")
+    group = measure_group(tiny, plain_classifier(tiny), None, Workload("tiny", data, 1), cfg,
+                          log=lambda s: None, ort=ort)
+    assert group.ort_full_ms > 0 and group.repeats["ort full"] == 2
+    for r in group.rows:
+        assert r.ort_ms > 0 and 0 < r.vs_ort_full < float("inf") and group.repeats[f"ort speed {r.speed:g}"] == 2
+    checks = [c for c in target_checks(BenchResult({}, "", {}, [group], None, [])) if "(d)" in c[0]]
+    assert [c[0].split(":")[0] for c in checks] == ["(e) speed 0 at most 15% slower than (d) ORT full, batch 1",
+                                                     "(e) batch 1, speed 0.5"]
+    assert "(e) × vs (d) ORT full" in results_table([group])
+
+
+def test_bench_skips_the_onnxruntime_contenders_without_onnxruntime(tiny, monkeypatch):
+    import sys
+
+    from fastbert.bench_ort import build_contenders
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    said = []
+    assert build_contenders(tiny, threads=1, log=said.append) is None
+    assert len(said) == 1 and "onnxruntime" in said[0]
