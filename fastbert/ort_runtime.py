@@ -40,13 +40,16 @@ class OrtOptions:
     worker threads busy-wait for work (ORT's default, on); off here, because every segment is a
     session with its own pool, and spinning pools fight over the cores. fusions: rewrite the
     layer graphs with onnxruntime.transformers' BERT fusions at export. io_binding: bind inputs
-    and preallocated outputs by pointer instead of `session.run`'s conversions."""
+    and preallocated outputs by pointer instead of `session.run`'s conversions. shared_pool: the
+    sessions use the process's global thread pool (`onnxruntime.set_global_thread_pool_sizes`
+    must have been called before any session was made) instead of one pool each."""
 
     threads: int | None = None
     spinning: bool = False
     level: str = "all"
     fusions: bool = False
     io_binding: bool = False
+    shared_pool: bool = False
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -59,9 +62,18 @@ def session_options(options: OrtOptions):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
+    if options.shared_pool:
+        so.use_per_session_threads = False
+        return _with_level(so, options)
     so.intra_op_num_threads = options.threads or torch.get_num_threads()
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spinning else "0")
+    return _with_level(so, options)
+
+
+def _with_level(so, options: OrtOptions):
+    import onnxruntime as ort
+
     so.graph_optimization_level = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
