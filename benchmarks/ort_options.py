@@ -89,7 +89,43 @@ def main(argv=None) -> int:
             ratio = statistics.median(a / b for a, b in zip(t, times["baseline"]))
             to_full = statistics.median(a / b for a, b in zip(t, times[FULL]))
             print(f"| {bs} | {name} | {1000 * statistics.median(t) / len(rows):.2f} | {ratio:.2f} | {to_full:.2f} |")
+    profile_calls(model, base, texts, args, crit)
     return 0
+
+
+def profile_calls(model, base, texts, args, crit) -> None:
+    """Where batch-1 time goes on ORT, speed 0: the sessions alone (inputs already numpy), the
+    same calls through the runner (tensor <-> numpy), the whole loop (exit test, record)."""
+    runner = base.runner
+    rows = [texts[i] for i in evenly_spaced(len(texts), args.b1_samples)]
+    enc = model.tokenize(rows)
+    inputs = [model.collate(enc, [r]) for r in range(len(rows))]
+    feeds = [(ids.numpy(), types.numpy(), mask.numpy()) for ids, mask, types in inputs]
+
+    def sessions():
+        for ids, types, mask in feeds:
+            h = runner.embedding.run(None, {"input_ids": ids, "token_type_ids": types})[0]
+            for s in runner.layers:
+                h = s.run(None, {"hidden": h, "mask": mask})[0]
+
+    def through_runner():
+        for ids, mask, types in inputs:
+            h = runner.embed(ids, types)
+            lm = runner.layer_mask(h, mask, False)
+            for i in range(runner.num_layers):
+                h = runner.step(i, h, mask, False, lm).hidden
+
+    runs = {"sessions only": sessions, "runner calls": through_runner,
+            "adaptive_forward": lambda: [adaptive_forward(model, *b, 0.0, crit, 1, runner=runner) for b in inputs],
+            "(d) full graph": base.full_run(inputs)}
+    times = interleaved(runs, args.rounds, args.rounds)
+    print(f"\nPer-call profile, batch 1, speed 0 ({len(rows)} sentences, {1 + runner.num_layers} session calls each; "
+          "ms per sentence, medians of rounds):\n| part | ms / sentence |\n|---|---:|")
+    ms = {k: 1000 * statistics.median(v) / len(rows) for k, v in times.items()}
+    for k, v in ms.items():
+        print(f"| {k} | {v:.3f} |")
+    print(f"| = tensor/numpy conversions | {ms['runner calls'] - ms['sessions only']:.3f} |")
+    print(f"| = the loop (exit test, record) | {ms['adaptive_forward'] - ms['runner calls']:.3f} |")
 
 
 def compiled_run(model, chunks, crit, bs):

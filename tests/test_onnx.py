@@ -216,3 +216,18 @@ def test_bench_skips_the_onnxruntime_contenders_without_onnxruntime(tiny, monkey
     said = []
     assert build_contenders(tiny, threads=1, log=said.append) is None
     assert len(said) == 1 and "onnxruntime" in said[0]
+
+
+def test_eval_on_onnxruntime_reports_what_pytorch_reports(tiny, many_texts, tmp_path, capsys):
+    import json
+
+    tiny.save_pretrained(tmp_path / "m")
+    data = tmp_path / "d.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(many_texts)))
+    out = {}
+    for runtime in ("pytorch", "onnxruntime"):
+        assert cli.main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--speed", str(SPLIT),
+                         "--json", "--runtime", runtime]) == 0
+        out[runtime] = json.loads(capsys.readouterr().out)
+        out[runtime].pop("seconds")
+    assert out["onnxruntime"] == out["pytorch"] and len([n for n in out["pytorch"]["exit_histogram"] if n]) > 1
