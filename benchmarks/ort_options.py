@@ -5,7 +5,7 @@ length-sorted SST-2 batches, interleaved round-robin with the baseline (`OrtOpti
 `session.run`, graph optimisation "all", per-session pools of --threads threads, spinning off)
 and with (d), the whole model as one graph; ratios are medians of per-round ratios to the
 baseline's time in the same round (< 1: the variant is faster), and to (d)'s. Also timed: the
-PyTorch runtime and, with --compile, the lean PyTorch layers under torch.compile.
+PyTorch runtime (--torch) and the lean PyTorch layers under torch.compile (--compile).
 
 --shared-pool: every session (the baseline's, the variants', (d)'s) uses one global thread pool
 (onnxruntime allows no mix in one process), so compare its "time / (d)'s" column with a run
@@ -43,6 +43,7 @@ VARIANTS = {
 
 
 FULL = "(d) full model, one graph"
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def main(argv=None) -> int:
@@ -53,14 +54,19 @@ def main(argv=None) -> int:
     p.add_argument("--b1-samples", type=int, default=100)
     p.add_argument("--b32-samples", type=int, default=256)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--batch-sizes", default="1,32")
     p.add_argument("--compile", action="store_true", help="also time torch.compile on the PyTorch layers")
     p.add_argument("--shared-pool", action="store_true", help="all sessions on one global thread pool")
+    p.add_argument("--torch", action="store_true", help="also time the PyTorch runtime")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="cpu: the process's CPU time (all threads), steadier than wall time on a busy machine")
     args = p.parse_args(argv)
     import onnxruntime as ort
 
     if args.shared_pool:
         ort.set_global_thread_pool_sizes(args.threads, 1)  # before any session is made
-    variants = {k: v for k, v in VARIANTS.items() if not (args.shared_pool and "spinning" in v)}
+    # Spinning needs its own pools; on the CPU clock its busy-waiting would be counted as work.
+    variants = {k: v for k, v in VARIANTS.items() if not ((args.shared_pool or args.clock == "cpu") and "spinning" in v)}
     torch.set_num_threads(args.threads)
     model = FastBert.from_pretrained(args.model)
     texts = load_dataset(args.data).texts
@@ -71,9 +77,10 @@ def main(argv=None) -> int:
                     for name, kw in variants.items()})
     print(f"onnxruntime {ort.__version__}, torch {torch.__version__}, {args.threads} threads, "
           f"{'one shared global pool' if args.shared_pool else 'a pool per session'}, {args.rounds} rounds; "
-          f"model {args.model}; FastBERT at speed 0 (every segment)")
+          f"model {args.model}; FastBERT at speed 0 (every segment); {args.clock} clock")
     print("| batch | variant | ms / sample | time / baseline's | time / (d)'s |\n|---:|---|---:|---:|---:|")
-    for bs, k in ((1, args.b1_samples), (32, args.b32_samples)):
+    for bs in (int(b) for b in args.batch_sizes.split(",")):
+        k = args.b1_samples if bs == 1 else args.b32_samples
         rows = [texts[i] for i in evenly_spaced(len(texts), k)]
         enc = model.tokenize(rows)
         chunks = [model.collate(enc, r) for r in model.batch_order(enc, bs)]
@@ -81,15 +88,17 @@ def main(argv=None) -> int:
         runs = {name: (lambda r=r: [adaptive_forward(model, *c, 0.0, crit, bs, runner=r) for c in chunks])
                 for name, r in runners.items()}
         runs[FULL] = base.full_run(batches)
-        runs["PyTorch runtime"] = lambda: [adaptive_forward(model, *c, 0.0, crit, bs) for c in chunks]
-        if args.compile:
+        if args.torch:
+            runs["PyTorch runtime"] = lambda: [adaptive_forward(model, *c, 0.0, crit, bs) for c in chunks]
+        if args.compile:  # slow to compile; its first call is the warm-up
             runs["torch.compile (PyTorch runtime's layers)"] = compiled_run(model, chunks, crit, bs)
-        times = interleaved(runs, args.rounds, args.rounds)
+        times = interleaved(runs, args.rounds, args.rounds, clock=CLOCKS[args.clock])
         for name, t in times.items():
             ratio = statistics.median(a / b for a, b in zip(t, times["baseline"]))
             to_full = statistics.median(a / b for a, b in zip(t, times[FULL]))
             print(f"| {bs} | {name} | {1000 * statistics.median(t) / len(rows):.2f} | {ratio:.2f} | {to_full:.2f} |")
-    profile_calls(model, base, texts, args, crit)
+    if "1" in args.batch_sizes.split(","):
+        profile_calls(model, base, texts, args, crit)
     return 0
 
 
@@ -118,7 +127,7 @@ def profile_calls(model, base, texts, args, crit) -> None:
     runs = {"sessions only": sessions, "runner calls": through_runner,
             "adaptive_forward": lambda: [adaptive_forward(model, *b, 0.0, crit, 1, runner=runner) for b in inputs],
             "(d) full graph": base.full_run(inputs)}
-    times = interleaved(runs, args.rounds, args.rounds)
+    times = interleaved(runs, args.rounds, args.rounds, clock=CLOCKS[args.clock])
     print(f"\nPer-call profile, batch 1, speed 0 ({len(rows)} sentences, {1 + runner.num_layers} session calls each; "
           "ms per sentence, medians of rounds):\n| part | ms / sentence |\n|---|---:|")
     ms = {k: 1000 * statistics.median(v) / len(rows) for k, v in times.items()}

@@ -223,12 +223,16 @@ class FastBert(nn.Module):
 
         # compute_all runs every layer for every sample: nothing to regroup, batch by batch.
         chunks = self.batch_order(enc, batch_size, pool=1 if compute_all else None)
+        # eval() and train() walk every sub-module (about 1 ms at batch size 1): only when needed.
+        switch = any(m.training for m in self.modules())
         was_training = self.training
-        self.eval()
+        if switch:
+            self.eval()
         try:
             traces = [run(rows) for rows in chunks]
         finally:
-            self.train(was_training)
+            if switch:
+                self.train(was_training)
         return enc, traces, chunks
 
     def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
