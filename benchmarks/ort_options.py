@@ -19,6 +19,7 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastbert import FastBert, get_criterion  # noqa: E402
-from fastbert.bench import evenly_spaced, interleaved  # noqa: E402
+from fastbert.bench import _ort_speed, evenly_spaced, interleaved  # noqa: E402
 from fastbert.bench_ort import build_contenders  # noqa: E402
 from fastbert.data import load_dataset  # noqa: E402
 from fastbert.inference import adaptive_forward  # noqa: E402
@@ -85,8 +86,7 @@ def main(argv=None) -> int:
         enc = model.tokenize(rows)
         chunks = [model.collate(enc, r) for r in model.batch_order(enc, bs)]
         batches = [model.collate(enc, r) for r in model.batch_order(enc, bs, pool=1)]
-        runs = {name: (lambda r=r: [adaptive_forward(model, *c, 0.0, crit, bs, runner=r) for c in chunks])
-                for name, r in runners.items()}
+        runs = {name: partial(_ort_speed, model, r, chunks, 0.0, crit, bs) for name, r in runners.items()}
         runs[FULL] = base.full_run(batches)
         if args.torch:
             runs["PyTorch runtime"] = lambda: [adaptive_forward(model, *c, 0.0, crit, bs) for c in chunks]
@@ -125,7 +125,7 @@ def profile_calls(model, base, texts, args, crit) -> None:
                 h = runner.step(i, h, mask, False, lm).hidden
 
     runs = {"sessions only": sessions, "runner calls": through_runner,
-            "adaptive_forward": lambda: [adaptive_forward(model, *b, 0.0, crit, 1, runner=runner) for b in inputs],
+            "adaptive_forward": partial(_ort_speed, model, runner, inputs, 0.0, crit, 1),
             "(d) full graph": base.full_run(inputs)}
     times = interleaved(runs, args.rounds, args.rounds, clock=CLOCKS[args.clock])
     print(f"\nPer-call profile, batch 1, speed 0 ({len(rows)} sentences, {1 + runner.num_layers} session calls each; "

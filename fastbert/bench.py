@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -352,6 +353,12 @@ def pipeline_inputs(texts: Sequence) -> list:
     return [{"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else t for t in texts]
 
 
+def _ort_speed(model, runner, chunks, speed, criterion, bs) -> list:
+    """(e): what `predict` runs on ONNX Runtime (the loop's torch work on one thread)."""
+    with runner.loop_threads():
+        return [adaptive_forward(model, *c, speed, criterion, bs, runner=runner) for c in chunks]
+
+
 # ----- one group -----------------------------------------------------------------------------
 def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, ort=None) -> GroupResult:
     """Time every configuration of one workload round-robin and summarise them."""
@@ -385,8 +392,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, 
     if ort is not None:
         runs["ort full"] = ort.full_run(batches)
         for s in cfg.speeds:
-            runs[f"ort speed {s:g}"] = (lambda s=s: [adaptive_forward(model, *c, s, criterion, bs, runner=ort.runner)
-                                                     for c in chunks])
+            runs[f"ort speed {s:g}"] = partial(_ort_speed, model, ort.runner, chunks, s, criterion, bs)
     runs["tokenize"] = lambda: model.tokenize(texts)
     runs["collate"] = lambda: [model.collate(enc, rows) for rows in model.batch_order(enc, bs)]
     log(f"  {work.name}, batch {bs}: {len(runs)} configurations round-robin ...")

@@ -2,6 +2,7 @@
 classifier on every other layer (Liu et al., ACL 2020)."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -229,7 +230,8 @@ class FastBert(nn.Module):
         if switch:
             self.eval()
         try:
-            traces = [run(rows) for rows in chunks]
+            with contextlib.nullcontext() if self._ort is None else self._ort.loop_threads():
+                traces = [run(rows) for rows in chunks]
         finally:
             if switch:
                 self.train(was_training)

@@ -12,6 +12,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,21 @@ class OrtRunner:
         self.layers = [new_session(directory / manifest.layer_file(i), options) for i in range(self.num_layers)]
         self._types = "token_type_ids" in manifest.embedding_inputs
         self._classes = self.layers[0].get_outputs()[1].shape[-1]
+
+    @contextlib.contextmanager
+    def loop_threads(self):
+        """Torch on one thread while the loop runs: the sessions have their own threads, and the
+        loop's own tensor work (indexing, regrouping) is small. With torch's OpenMP threads on a
+        busy machine a 1 MB concatenation took milliseconds (profiled: 15% of the loop's time at
+        batch 32), and speed 0.5 at batch 32 spent 1.83x less CPU than (d) instead of 2.59x."""
+        threads = torch.get_num_threads()
+        if threads != 1:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if threads != 1:
+                torch.set_num_threads(threads)
 
     def embed(self, input_ids, token_type_ids):
         feed = {"input_ids": _numpy(input_ids)}

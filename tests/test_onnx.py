@@ -231,3 +231,19 @@ def test_eval_on_onnxruntime_reports_what_pytorch_reports(tiny, many_texts, tmp_
         out[runtime] = json.loads(capsys.readouterr().out)
         out[runtime].pop("seconds")
     assert out["onnxruntime"] == out["pytorch"] and len([n for n in out["pytorch"]["exit_histogram"] if n]) > 1
+
+
+def test_the_loop_runs_torch_on_one_thread_and_restores_the_count(tiny, exported, many_texts, monkeypatch):
+    seen = []
+    runner = load_runner(tiny, exported[0], options=OrtOptions(threads=1))
+    step = runner.step
+    monkeypatch.setattr(runner, "step", lambda *a: seen.append(torch.get_num_threads()) or step(*a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tiny._ort = runner
+        tiny.predict(many_texts[:5], speed=SPLIT)
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        tiny.set_runtime("pytorch")
+        torch.set_num_threads(before)
