@@ -34,13 +34,13 @@ def main(argv=None) -> int:
 
     if args.model == str(DEFAULT_MODEL) and not DEFAULT_MODEL.is_dir():
         print(f"error: the default model is missing: {DEFAULT_MODEL}\n"
-              "Train it (see README, 'Train the default model'), or pass --model with a FastBERT model "
+              "Rebuild it (README.md, section 'Results (the shipped models)', 'Rebuild the models'), or pass --model with a FastBERT model "
               "directory (written by FastBert.save_pretrained) or a hub id.", file=sys.stderr)
         return 2
     try:
         app = build_app(ModelRegistry.from_source(args.model), max_batch_rows=args.max_batch_rows)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: cannot load model {args.model!r}: {err}", file=sys.stderr)
+    except (OSError, ValueError, ImportError) as err:  # a bad directory: one line, no traceback
+        print(f"error: cannot load model {args.model!r}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     launch(app, args.host, args.port)
     return 0

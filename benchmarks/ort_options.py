@@ -22,6 +22,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -110,12 +111,13 @@ def profile_calls(model, base, texts, args, crit) -> None:
     enc = model.tokenize(rows)
     inputs = [model.collate(enc, [r]) for r in range(len(rows))]
     feeds = [(ids.numpy(), types.numpy(), mask.numpy()) for ids, mask, types in inputs]
+    one = np.ones(1, dtype=np.float32)
 
     def sessions():
         for ids, types, mask in feeds:
             h = runner.embedding.run(None, {"input_ids": ids, "token_type_ids": types})[0]
             for s in runner.layers:
-                h = s.run(None, {"hidden": h, "mask": mask})[0]
+                h = s.run(None, {"hidden": h, "mask": mask, "temperature": one})[0]
 
     def through_runner():
         for ids, mask, types in inputs:

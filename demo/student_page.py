@@ -2,8 +2,26 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
+from .models import ROOT
 from .student import Row, StudentView
+
+
+def shown_source(source: str) -> str:
+    """Where the numbers come from, without the server's own directories: relative to the
+    project when inside it, else the file or directory name.
+
+    >>> shown_source(str(ROOT / "assets" / "reports" / "universal_kd_runs.json"))
+    'assets/reports/universal_kd_runs.json'
+    """
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.name
 
 INTRO = """\
 ### A distilled student next to the FastBERT model
@@ -73,7 +91,7 @@ def student_html(view: StudentView) -> str:
     if view.report:
         parts.append("<h4>The distillation report (mean ± std over seeds)</h4>"
                      + _table(view.report, "student-report"))
-    parts.append(f'<div class="fb-sub">Source: <code>{html.escape(view.source)}</code>'
+    parts.append(f'<div class="fb-sub">Source: <code>{html.escape(shown_source(view.source))}</code>'
                  + (f" · {html.escape(view.notes)}" if view.notes else "") + "</div>")
     return "".join(parts)
 

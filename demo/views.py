@@ -1,26 +1,28 @@
 """What the app shows, computed from the library's results; no Gradio and no plotting here.
 
 Every layer is computed once per text (`predict(..., compute_all=True)`) or per batch
-(`evaluate.all_layer_outputs`). A new speed only re-decides the exits with
-`fastbert.decide_exits` and prices them with `model.cost`; speedups come from
-`fastbert.speedup` and uncertainties from `fastbert.normalized_entropy`. So the slider never
-runs the backbone again, and no number here has a second formula.
+(`evaluate.all_layer_outputs`). A new speed only re-decides the exits, labels and FLOPs with
+one library call, `fastbert.evaluate.outcome_at` (`decide_exits` over the stacked layer
+probabilities, priced by `model.cost`). So the slider never runs the backbone again, and no
+number here has a second formula.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 
-from fastbert import decide_exits, normalized_entropy, speedup
-from fastbert.data import DataError, TextDataset
-from fastbert.evaluate import EvalResult, LayerOutputs, all_layer_outputs, sweep
+from fastbert import normalized_entropy, speedup
+from fastbert.data import TextDataset
+from fastbert.evaluate import EvalResult, LayerOutputs, all_layer_outputs, outcome_at, sweep
 
 from .inputs import BatchInput, Text, check_speed, check_text
 from .models import LoadedModel
 
 SWEEP_SPEEDS = [round(0.05 * i, 2) for i in range(21)]
+TIMING_RUNS = 5  # each side of the latency card is the median of this many runs
 
 
 def saved_fraction(flops: float, full_flops: float) -> float:
@@ -52,9 +54,17 @@ class TextRun:
     input_tokens: int  # tokens of the text before truncation
     max_length: int
     timed_speed: float  # the speed of the measured adaptive run
-    adaptive_ms: float  # wall-clock of predict([text], timed_speed): batch 1, early exit
-    all_layers_ms: float  # wall-clock of predict([text], compute_all=True): every layer
+    adaptive_ms: list[float]  # wall-clock of each predict([text], timed_speed): batch 1, early exit
+    all_layers_ms: list[float]  # wall-clock of each predict([text], compute_all=True): every layer
     timed_exit_layer: int  # exit layer of the measured adaptive run
+
+    @property
+    def adaptive_median_ms(self) -> float:
+        return statistics.median(self.adaptive_ms)
+
+    @property
+    def all_layers_median_ms(self) -> float:
+        return statistics.median(self.all_layers_ms)
 
     @property
     def truncated(self) -> bool:
@@ -65,20 +75,23 @@ class TextRun:
         return len(self.layer_probs)
 
 
-def run_text(loaded: LoadedModel, text: str, speed: float) -> TextRun:
-    """Classify `text` adaptively (timed) and with all layers (for the charts and the slider)."""
+def run_text(loaded: LoadedModel, text: str, speed: float, repeats: int = TIMING_RUNS) -> TextRun:
+    """Classify `text` adaptively and with all layers (for the charts and the slider), each
+    timed `repeats` times, interleaved so that a busy moment of the CPU hits both sides."""
     text = check_text(text)
     speed = check_speed(speed)
     model = loaded.model
+    adaptive_ms, all_ms = [], []
     with loaded.lock:
-        start = time.perf_counter()
-        adaptive = model.predict([text], speed=speed, batch_size=1)[0]
-        mid = time.perf_counter()
-        full = model.predict([text], speed=speed, batch_size=1, compute_all=True)[0]
-        end = time.perf_counter()
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            adaptive = model.predict([text], speed=speed, batch_size=1)[0]
+            mid = time.perf_counter()
+            full = model.predict([text], speed=speed, batch_size=1, compute_all=True)[0]
+            adaptive_ms.append(1000 * (mid - start))
+            all_ms.append(1000 * (time.perf_counter() - mid))
     return TextRun(loaded.name, text, list(loaded.labels), full.all_layer_probs, full.num_tokens,
-                   full.input_tokens, model.config.max_length, speed, 1000 * (mid - start),
-                   1000 * (end - mid), adaptive.exit_layer)
+                   full.input_tokens, model.config.max_length, speed, adaptive_ms, all_ms, adaptive.exit_layer)
 
 
 @dataclass
@@ -106,16 +119,14 @@ def text_view(loaded: LoadedModel, run: TextRun, speed: float) -> TextView:
     """Re-decide the exit of an already computed text for `speed` (no backbone run)."""
     speed = check_speed(speed)
     probs = torch.tensor(run.layer_probs, dtype=torch.float32).unsqueeze(1)  # (L, 1, C)
-    k = int(decide_exits(probs, speed, loaded.criterion)[0])
-    cost = loaded.model.cost
-    n = torch.tensor([float(run.num_tokens)], dtype=torch.float64)
-    flops = float(cost.spent_flops(n, torch.tensor([float(k)], dtype=torch.float64))[0])
-    full = float(cost.full_flops(n)[0])
+    out = outcome_at(loaded.model, LayerOutputs(probs, torch.tensor([run.num_tokens]), None), speed,
+                     loaded.criterion)
+    k, label_id = int(out.exit_layer[0]), int(out.label_id[0])
     final = run.layer_probs[k - 1]
-    label_id = max(range(len(final)), key=final.__getitem__)
+    flops, full = float(out.flops[0]), float(out.full_flops[0])
     return TextView(speed, k, run.num_layers, run.labels[label_id], final[label_id], final,
-                    run.layer_probs, normalized_entropy(probs[:, 0]).tolist(), flops, full,
-                    speedup(full, flops))
+                    run.layer_probs, normalized_entropy(probs[:, 0]).tolist(),
+                    flops, full, speedup(full, flops))
 
 
 # ----- a batch ----------------------------------------------------------------------------
@@ -129,7 +140,7 @@ class BatchRun:
     raw_labels: list[str] | None  # as given, even when they do not match the model
     outputs: LayerOutputs  # layer_probs (L, N, C), num_tokens (N,), labels (N,) or None
     labels: list[str]  # the model's label names
-    label_note: str  # why there is no accuracy, when there is none
+    label_note: str  # why there is no accuracy, or how numeric labels were read
     seconds: float  # wall-clock of the all-layers pass
     sweep: list[EvalResult]  # SWEEP_SPEEDS, from the same pass
     truncated: int = 0  # texts longer than the model reads (cut to max_length tokens)
@@ -143,26 +154,59 @@ class BatchRun:
         return self.outputs.labels is not None
 
 
+@dataclass
+class LabelMatch:
+    """A label column read against a model's classes: ids (None: no accuracy) and a note
+    saying why there is no accuracy, or how numeric labels were read."""
+
+    ids: list[int] | None
+    note: str
+
+
+def match_labels(raw: list[str] | None, names: list[str]) -> LabelMatch:
+    """Labels are the model's label names, or numeric ids covering every class 0..C-1;
+    anything else (e.g. SST-2's 0/1 on a four-class news model) gives no accuracy and says why.
+
+    >>> match_labels(["1", "0"], ["negative", "positive"]).ids
+    [1, 0]
+    >>> match_labels(["0", "1"], ["World", "Sports", "Business", "Sci/Tech"]).ids is None
+    True
+    """
+    if raw is None:
+        return LabelMatch(None, "no label column, so no accuracy")
+    index = {name: i for i, name in enumerate(names)}
+    ids_text = ", ".join(f"{i} = {name}" for i, name in enumerate(names))
+    if all(r in index for r in raw):
+        return LabelMatch([index[r] for r in raw], "")
+    found = sorted(set(raw), key=lambda v: (len(v), v))
+    shown = ", ".join(repr(v) for v in found[:6]) + (", …" if len(found) > 6 else "")
+    if all(r.lstrip("-").isdigit() for r in raw):
+        ids = [int(r) for r in raw]
+        if set(ids) == set(range(len(names))):
+            return LabelMatch(ids, f"numeric labels read as this model's class ids: {ids_text}")
+        return LabelMatch(None, f"labels not used, so no accuracy: the file's labels {shown} are not this "
+                                f"model's class ids (every one of {ids_text}); use the label names "
+                                f"{', '.join(names)}")
+    return LabelMatch(None, f"labels not used, so no accuracy: the file's labels {shown} are not this model's "
+                            f"labels ({', '.join(names)}) nor its class ids ({ids_text})")
+
+
 def run_batch(loaded: LoadedModel, batch: BatchInput, batch_size: int = 32) -> BatchRun:
     """Every layer's probabilities for a batch (one pass), and accuracy/speedup at many speeds."""
     model = loaded.model
-    data = TextDataset(list(batch.texts), batch.raw_labels, batch.source)
-    note = "" if batch.raw_labels is not None else "no label column, so no accuracy"
-    if batch.raw_labels is not None:
-        try:
-            data.label_ids(loaded.labels)
-        except DataError as err:
-            note = f"labels not used: {str(err).split(': ', 1)[-1]}"
-            data = TextDataset(list(batch.texts), None, batch.source)
+    match = match_labels(batch.raw_labels, list(loaded.labels))
+    data = TextDataset(list(batch.texts), None, batch.source)
     with loaded.lock:
         start = time.perf_counter()
         outputs = all_layer_outputs(model, data, batch_size=batch_size)
         seconds = time.perf_counter() - start
         input_tokens = torch.tensor(model.tokenize(data.texts)["input_tokens"])
+    if match.ids is not None:
+        outputs.labels = torch.tensor(match.ids)
     results = sweep(model, outputs, SWEEP_SPEEDS, loaded.criterion)
     truncated = int((input_tokens > outputs.num_tokens).sum())
     return BatchRun(loaded.name, batch.source, list(batch.texts), batch.raw_labels, outputs,
-                    list(loaded.labels), note, seconds, results, truncated)
+                    list(loaded.labels), match.note, seconds, results, truncated)
 
 
 @dataclass
@@ -192,18 +236,12 @@ class BatchView:
 
 
 def batch_view(loaded: LoadedModel, run: BatchRun, speed: float) -> BatchView:
+    """The batch at `speed`: one library decision (`outcome_at`), no backbone run."""
     speed = check_speed(speed)
-    out = run.outputs
-    result = sweep(loaded.model, out, [speed], loaded.criterion)[0]
-    exits = decide_exits(out.layer_probs, speed, loaded.criterion)  # (N,)
-    rows = torch.arange(exits.numel())
-    probs = out.layer_probs[exits - 1, rows]  # (N, C)
-    conf, pred = probs.max(-1)
-    unc = out.uncertainties[exits - 1, rows]
-    cost = loaded.model.cost
-    n = out.num_tokens.double()
-    return BatchView(speed, result, exits.tolist(), [run.labels[i] for i in pred.tolist()], conf.tolist(),
-                     unc.tolist(), cost.spent_flops(n, exits.double()).tolist(), cost.full_flops(n).tolist())
+    out = outcome_at(loaded.model, run.outputs, speed, loaded.criterion)
+    return BatchView(speed, out.summary(run.outputs.labels, run.num_layers), out.exit_layer.tolist(),
+                     [run.labels[i] for i in out.label_id.tolist()], out.probs.max(-1).values.tolist(),
+                     out.uncertainty.tolist(), out.flops.tolist(), out.full_flops.tolist())
 
 
 def batch_table(run: BatchRun, view: BatchView):

@@ -11,7 +11,6 @@ from types import EllipsisType
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
-from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
 from .lean_layer import LEAN_ATTENTION, lean_layer_forward, lean_plan
@@ -60,17 +59,20 @@ class LayerwiseEncoder(nn.Module):
         # config (a slow attribute) once per batch, in `layer_mask`.
         self._lean_attention = getattr(model.config, "_attn_implementation", None) in LEAN_ATTENTION
 
+    # trust_remote_code=False everywhere: an `auto_map` in a config never runs a directory's
+    # Python code (transformers would otherwise ask on stdin); a built-in class is used or
+    # loading fails.
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> "LayerwiseEncoder":
         with quiet_transformers():  # its load report lists the unused pooler as "UNEXPECTED"
-            return cls(AutoModel.from_pretrained(name_or_path, add_pooling_layer=False))
+            return cls(AutoModel.from_pretrained(name_or_path, add_pooling_layer=False, trust_remote_code=False))
 
     @classmethod
     def from_config(cls, config: PretrainedConfig | dict) -> "LayerwiseEncoder":
         if isinstance(config, dict):
             config = dict(config)
             config = AutoConfig.for_model(config.pop("model_type"), **config)
-        return cls(AutoModel.from_config(config, add_pooling_layer=False))
+        return cls(AutoModel.from_config(config, add_pooling_layer=False, trust_remote_code=False))
 
     def truncate(self, num_layers: int) -> "LayerwiseEncoder":
         """Keep only the first `num_layers` layers (the static baselines of the paper's Table 2)."""
@@ -87,6 +89,15 @@ class LayerwiseEncoder(nn.Module):
     @property
     def num_layers(self) -> int:
         return len(self.model.encoder.layer)
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input, special tokens included, that the position embeddings cover.
+        RoBERTa-style embeddings (they have a `padding_idx`) number positions from
+        padding_idx + 1, so that many fewer are usable."""
+        padding_idx = getattr(self.model.embeddings, "padding_idx", None)
+        offset = padding_idx + 1 if padding_idx is not None else 0
+        return self.model.config.max_position_embeddings - offset
 
     @property
     def hidden_size(self) -> int:
@@ -113,6 +124,8 @@ class LayerwiseEncoder(nn.Module):
         self._lean_attention = getattr(self.model.config, "_attn_implementation", None) in LEAN_ATTENTION
         if padded is False and self._lean_attention:
             return None
+        from transformers.masking_utils import create_bidirectional_mask  # heavy (torch._dynamo): on first use
+
         return create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden, attention_mask=mask)
 
     def runs_lean(self) -> bool:

@@ -329,7 +329,7 @@ def plain_classifier(model):
     config.id2label = dict(enumerate(model.config.labels))
     config.label2id = {name: i for i, name in enumerate(model.config.labels)}
     with quiet_transformers():
-        hf = AutoModelForSequenceClassification.from_config(config)
+        hf = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
     weights = model.encoder.model.state_dict()
     missing, unexpected = hf.base_model.load_state_dict(weights, strict=False)
     # FastBERT drops the backbone's pooler; everything else must be copied.

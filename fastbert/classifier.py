@@ -2,11 +2,29 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from .weight_cache import derived, has_forward_hooks
+
+
+class FusedClassifierWeights(NamedTuple):
+    """Every tensor classifier inference reads, products of weights precomputed (see
+    `LayerClassifier.inference_weights`); a tuple, so unpacking stays cheap."""
+
+    reduce_weight: torch.Tensor  # (w, H)
+    reduce_bias: torch.Tensor
+    query_key_weight: torch.Tensor  # (h*w, w): scaled K_h^T W_q,h of every head
+    query_key_bias: torch.Tensor
+    value_out_weight: torch.Tensor  # (w, h*w): W_o,h V_h of every head
+    value_out_bias: torch.Tensor
+    dense_weight: torch.Tensor
+    dense_bias: torch.Tensor
+    out_weight: torch.Tensor  # (N, w)
+    out_bias: torch.Tensor
+    modules: tuple  # the classifier's sub-modules, to see forward hooks
 
 
 class LayerClassifier(nn.Module):
@@ -67,7 +85,7 @@ class LayerClassifier(nn.Module):
                           "value.weight", "value.bias", "attn_out.weight", "attn_out.bias",
                           "dense.weight", "dense.bias", "out.weight", "out.bias")
 
-    def inference_weights(self) -> tuple[torch.Tensor, ...] | None:
+    def inference_weights(self) -> FusedClassifierWeights | None:
         """Every tensor inference reads, with the products of weights that it multiplies together
         anyway precomputed; cached until a weight changes (see `weight_cache.derived`). None
         when inference must call the sub-modules themselves: one of them was replaced by a
@@ -79,7 +97,7 @@ class LayerClassifier(nn.Module):
         fewer operations per call, which is what a batch of one pays for.
         """
         weights = derived(self, "classifier", self._INFERENCE_SOURCES, self._fuse)
-        return None if weights is None or has_forward_hooks(weights[-1]) else weights
+        return None if weights is None or has_forward_hooks(weights.modules) else weights
 
     def _fuse(self, reduce_w, reduce_b, wq, bq, wk, wv, bv, wo, bo, dense_w, dense_b, out_w, out_b):
         h, d = self.heads, self.head_dim
@@ -90,9 +108,11 @@ class LayerClassifier(nn.Module):
         qk_b = torch.einsum("hdv,hd->hv", wk, bq.view(h, d)).reshape(h * w) * scale
         vo_w = torch.einsum("ohd,hdv->ohv", wo.view(w, h, d), wv.view(h, d, w)).reshape(w, h * w)
         vo_b = wo @ bv + bo
-        return reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b, tuple(self.children())
+        return FusedClassifierWeights(reduce_w, reduce_b, qk_w, qk_b, vo_w, vo_b, dense_w, dense_b, out_w, out_b,
+                                      tuple(self.children()))
 
-    def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None, weights: tuple) -> torch.Tensor:
+    def _forward_fused(self, hidden: torch.Tensor, mask: torch.Tensor | None,
+                       weights: FusedClassifierWeights) -> torch.Tensor:
         # Plain functions on the weights rather than the sub-modules' calls: at batch size 1
         # a module call's bookkeeping costs as much as its small matrix product.
         linear = nn.functional.linear

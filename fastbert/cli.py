@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
         train_data, dev_data = train_data.split(args.dev_fraction, args.seed)
     if args.init:
         model = FastBert.from_pretrained(args.init)
+        # Temperatures and a curve measured on the old weights would not fit the new ones.
+        model.config.temperatures, model.curve = None, None
     else:
         labels = args.labels.split(",") if args.labels else train_data.label_names
         model = FastBert.from_backbone(args.backbone, labels, seed=args.seed, num_layers=args.num_layers,
@@ -98,7 +100,11 @@ def cmd_eval(args) -> int:
         torch.set_num_threads(args.threads)
     model = FastBert.from_pretrained(args.model, runtime=args.runtime)
     data = load_dataset(args.data, **_columns(args))
-    result = evaluate(model, data, args.speed, args.batch_size)
+    calibrated = not args.no_calibration
+    speed = args.speed
+    if args.target_speedup is not None or args.target_accuracy_drop is not None:
+        speed = model.choose_speed(args.target_speedup, args.target_accuracy_drop, calibrated).speed
+    result = evaluate(model, data, speed, args.batch_size, calibrated=calibrated)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
@@ -177,7 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="accuracy and cost at one speed")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--speed", type=float, default=0.5)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--speed", type=float, default=0.5)
+    g.add_argument("--target-speedup", type=float, default=None,
+                   help="pick the speed from the model's stored curve (python -m fastbert calibrate)")
+    g.add_argument("--target-accuracy-drop", type=float, default=None,
+                   help="the fastest speed of the stored curve losing at most this many points")
+    p.add_argument("--no-calibration", action="store_true", help="ignore the temperatures (the paper's exits)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--runtime", default="pytorch", choices=["pytorch", "onnxruntime"])
@@ -224,7 +236,7 @@ def main(argv=None) -> int:
 def _load_extra_commands() -> None:
     import importlib
 
-    for name in ("report", "bench", "distill_cli", "pretrain"):
+    for name in ("report", "bench", "distill_cli", "pretrain", "calibrate"):
         try:
             module = importlib.import_module(f"fastbert.{name}")
         except ModuleNotFoundError as err:

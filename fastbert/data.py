@@ -18,7 +18,8 @@ Text = str | tuple[str, str]
 TEXT_NAMES = ("text_a", "text_b", "sentence", "sentence1", "sentence2", "text", "title", "review",
               "content", "question1", "question2")
 LABEL_NAMES = ("label", "labels", "class", "category", "label_id")
-csv.field_size_limit(10_000_000)
+# The largest cell read, in characters (csv's own default is 131,072).
+FIELD_LIMIT = 10_000_000
 
 
 class DataError(ValueError):
@@ -61,10 +62,16 @@ class TextDataset:
 
     def split(self, dev_fraction: float, seed: int = 0) -> tuple["TextDataset", "TextDataset"]:
         """A seeded random (train, dev) split."""
-        rows = list(range(len(self)))
-        random.Random(seed).shuffle(rows)
-        n_dev = max(1, round(len(rows) * dev_fraction))
-        return self.subset(sorted(rows[n_dev:])), self.subset(sorted(rows[:n_dev]))
+        train, dev = split_rows(len(self), dev_fraction, seed)
+        return self.subset(train), self.subset(dev)
+
+
+def split_rows(n: int, dev_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """The (train, dev) row indices of `TextDataset.split`, each sorted."""
+    rows = list(range(n))
+    random.Random(seed).shuffle(rows)
+    n_dev = max(1, round(n * dev_fraction))
+    return sorted(rows[n_dev:]), sorted(rows[:n_dev])
 
 
 def _sort_labels(values) -> list[str]:
@@ -93,7 +100,14 @@ def _read_rows(path: Path, fmt: str) -> list[list[str]] | list[dict]:
         return [[line] for line in lines if line.strip()]
     # TSV cells are taken literally (SST-2 has unbalanced quotes); CSV follows RFC 4180.
     reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if fmt == "tsv" else csv.reader(lines)
-    return [row for row in reader if any(c.strip() for c in row)]
+    before = csv.field_size_limit(FIELD_LIMIT)  # process-wide, so restored right after
+    try:
+        return [row for row in reader if any(c.strip() for c in row)]
+    except csv.Error as err:
+        raise DataError(f"{path}: line {reader.line_num}: {err} (cells of at most {FIELD_LIMIT:,} "
+                        "characters)") from err
+    finally:
+        csv.field_size_limit(before)
 
 
 def _pick(columns, wanted, names, what, path):

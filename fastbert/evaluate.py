@@ -43,10 +43,11 @@ def _labels(model, data: TextDataset) -> torch.Tensor | None:
 
 
 def evaluate(model, data: TextDataset, speed: float, batch_size: int = 32,
-             criterion: ExitCriterion | None = None) -> EvalResult:
+             criterion: ExitCriterion | None = None, calibrated: bool = True) -> EvalResult:
     """Run adaptive inference (shrinking batches) on `data` and time it."""
     start = time.perf_counter()
-    preds = model.predict(data.texts, speed=speed, batch_size=batch_size, criterion=criterion)
+    preds = model.predict(data.texts, speed=speed, batch_size=batch_size, criterion=criterion,
+                          calibrated=calibrated)
     seconds = time.perf_counter() - start
     exit_layer = torch.tensor([p.exit_layer for p in preds])
     pred = torch.tensor([p.label_id for p in preds])
@@ -68,8 +69,9 @@ class LayerOutputs:
         return normalized_entropy(self.layer_probs)
 
 
-def all_layer_outputs(model, data: TextDataset, batch_size: int = 64) -> LayerOutputs:
-    enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True)
+def all_layer_outputs(model, data: TextDataset, batch_size: int = 64, calibrated: bool = True) -> LayerOutputs:
+    enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True,
+                                       calibrated=calibrated)
     N, L, C = len(data), model.num_layers, model.config.num_labels
     layer_probs = torch.empty(L, N, C)
     for rows, tr in zip(batches, traces):
@@ -78,17 +80,52 @@ def all_layer_outputs(model, data: TextDataset, batch_size: int = 64) -> LayerOu
     return LayerOutputs(layer_probs, tokens, _labels(model, data))
 
 
+@dataclass
+class Outcome:
+    """Each sample's result at one speed, decided from an all-layers pass (no model run).
+
+    exit_layer (N,) 1-based; label_id (N,); probs (N, C) and uncertainty (N,) of the exit
+    layer; flops and full_flops (N,) float64, from the model's cost.
+    """
+
+    speed: float
+    exit_layer: torch.Tensor
+    label_id: torch.Tensor
+    probs: torch.Tensor
+    uncertainty: torch.Tensor
+    flops: torch.Tensor
+    full_flops: torch.Tensor
+
+    def summary(self, labels: torch.Tensor | None, num_layers: int) -> EvalResult:
+        """Accuracy (against `labels`, when given), exit histogram and FLOPs of the whole set."""
+        spent, full = self.flops.mean().item(), self.full_flops.mean().item()
+        acc = None if labels is None else (self.label_id == labels).double().mean().item()
+        hist = torch.bincount(self.exit_layer - 1, minlength=num_layers).tolist()
+        return EvalResult(self.speed, int(self.exit_layer.numel()), acc, self.exit_layer.double().mean().item(),
+                          hist, spent, full, speedup(full, spent), None)
+
+
+def outcome_at(model, outputs: LayerOutputs, speed: float, criterion: ExitCriterion | None = None) -> Outcome:
+    """Every sample's exit, label and FLOPs at `speed`, in one vectorised decision over the
+    stacked layer probabilities (`decide_exits`): the same answers as adaptive inference.
+
+    >>> out = all_layer_outputs(model, data)                  # doctest: +SKIP
+    >>> outcome_at(model, out, 0.5).exit_layer                # doctest: +SKIP
+    tensor([1, 3, 2])
+    """
+    criterion = criterion or get_criterion(model.config.exit_criterion, model.config.patience)
+    exit_layer = decide_exits(outputs.layer_probs, speed, criterion)  # (N,)
+    probs = outputs.layer_probs[exit_layer - 1, torch.arange(exit_layer.numel())]  # (N, C)
+    n = outputs.num_tokens.double()
+    return Outcome(speed, exit_layer, probs.argmax(-1), probs, normalized_entropy(probs),
+                   model.cost.spent_flops(n, exit_layer.double()), model.cost.full_flops(n))
+
+
 def sweep(model, outputs: LayerOutputs, speeds: Sequence[float],
           criterion: ExitCriterion | None = None) -> list[EvalResult]:
     """Accuracy and FLOPs at each speed from one all-layers pass (same decisions as adaptive)."""
     criterion = criterion or get_criterion(model.config.exit_criterion, model.config.patience)
-    results = []
-    for s in speeds:
-        exit_layer = decide_exits(outputs.layer_probs, s, criterion)
-        probs = outputs.layer_probs[exit_layer - 1, torch.arange(exit_layer.numel())]
-        results.append(_summarise(s, exit_layer, probs.argmax(-1), outputs.labels, outputs.num_tokens,
-                                  model.cost, model.num_layers, None))
-    return results
+    return [outcome_at(model, outputs, s, criterion).summary(outputs.labels, model.num_layers) for s in speeds]
 
 
 @torch.inference_mode()

@@ -28,11 +28,16 @@ def count_multiply_adds(module: nn.Module, inputs: tuple, ops=MATMUL_OPS) -> int
     """fvcore's multiply-add count of `module(*inputs)`, restricted to `ops`."""
     from fvcore.nn import FlopCountAnalysis
 
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    analysis = FlopCountAnalysis(module, inputs)
-    analysis.unsupported_ops_warnings(False)
-    analysis.uncalled_modules_warnings(False)
-    return int(sum(v for k, v in analysis.by_operator().items() if k in ops))
+    logger = logging.getLogger("fvcore")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its notes on skipped operators; restored after counting
+    try:
+        analysis = FlopCountAnalysis(module, inputs)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return int(sum(v for k, v in analysis.by_operator().items() if k in ops))
+    finally:
+        logger.setLevel(level)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ def _eager_single_layer(backbone_config):
     cfg._attn_implementation = "eager"
     from transformers import AutoModel
 
-    model = AutoModel.from_config(cfg, attn_implementation="eager", add_pooling_layer=False)
+    model = AutoModel.from_config(cfg, attn_implementation="eager", add_pooling_layer=False,
+                                  trust_remote_code=False)
     return model.encoder.layer[0].eval()
 
 

@@ -58,8 +58,9 @@ class LayerRunner(Protocol):
         """What `step` needs of a group's (B, T) attention mask; built once per group."""
 
     def step(self, index: int, hidden: torch.Tensor, mask: torch.Tensor, padded: bool,
-             layer_mask: Any) -> LayerStep:
-        """Layer `index` (0-based) and its classifier's softmax."""
+             layer_mask: Any, temperature: float | None = None) -> LayerStep:
+        """Layer `index` (0-based) and the softmax of its classifier's logits / `temperature`
+        (None: 1, the uncalibrated probabilities)."""
 
 
 class TorchRunner:
@@ -74,9 +75,10 @@ class TorchRunner:
     def layer_mask(self, hidden, mask, padded):
         return self.encoder.layer_mask(hidden, mask, padded)
 
-    def step(self, index, hidden, mask, padded, layer_mask) -> LayerStep:
+    def step(self, index, hidden, mask, padded, layer_mask, temperature=None) -> LayerStep:
         hidden = self.encoder.run_layer(index, hidden, mask, layer_mask)
-        return LayerStep(hidden, self.classifiers[index](hidden, mask if padded else None).softmax(-1))
+        logits = self.classifiers[index](hidden, mask if padded else None)
+        return LayerStep(hidden, (logits if temperature is None else logits / temperature).softmax(-1))
 
 
 def _runner(model, runner: LayerRunner | None) -> LayerRunner:
@@ -169,6 +171,7 @@ def _regroup(pieces: list[_Group], batch_size: int) -> list[_Group]:
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
                      criterion: ExitCriterion, batch_size: int | None = None,
+                     temperatures: list[float] | None = None,
                      runner: LayerRunner | None = None) -> BatchTrace:
     """Run samples with early exit; a sample stops at the first layer whose criterion fires.
 
@@ -178,8 +181,9 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     nearly empty ones. Pass the samples longest first (as `FastBert.trace` does) so that a
     group holds similar lengths; every group is cut to its longest sequence. A group's attention
     mask is built once, and not at all when nothing is padded (always so at batch size 1). The
-    per-layer record is assembled once at the end. `runner` computes each layer (by default the
-    model's own: `model.layer_runner()`, see `LayerRunner`).
+    per-layer record is assembled once at the end. `temperatures` (one per layer, or None for
+    the uncalibrated model) divide each classifier's logits before the softmax. `runner`
+    computes each layer (by default the model's own: `model.layer_runner()`, see `LayerRunner`).
     """
     run, L = _runner(model, runner), model.num_layers
     B, device = input_ids.size(0), input_ids.device
@@ -197,7 +201,8 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
         for g in groups:
             if g.layer_mask is ...:
                 g.layer_mask = run.layer_mask(g.hidden, g.mask, g.padded)
-            g.hidden, probs = run.step(i, g.hidden, g.mask, g.padded, g.layer_mask)  # probs (b, C)
+            g.hidden, probs = run.step(i, g.hidden, g.mask, g.padded, g.layer_mask,
+                                       None if temperatures is None else temperatures[i])  # probs (b, C)
             runs.append((i, g.rows, probs))
             if i == L - 1:
                 continue
@@ -227,7 +232,8 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
 
 @torch.inference_mode()
 def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
-                 criterion: ExitCriterion, runner: LayerRunner | None = None) -> BatchTrace:
+                 criterion: ExitCriterion, temperatures: list[float] | None = None,
+                 runner: LayerRunner | None = None) -> BatchTrace:
     """Run every layer and classifier for every sample, then take the same exit decision.
 
     Used to show what skipped layers would have said, and to sweep speeds without re-running.
@@ -237,7 +243,7 @@ def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
     layer_mask = run.layer_mask(hidden, mask, padded)
     probs = []
     for i in range(model.num_layers):
-        hidden, p = run.step(i, hidden, mask, padded, layer_mask)
+        hidden, p = run.step(i, hidden, mask, padded, layer_mask, None if temperatures is None else temperatures[i])
         probs.append(p)
     layer_probs = torch.stack(probs).float().cpu()  # (L, B, C)
     return BatchTrace(decide_exits(layer_probs, speed, criterion), layer_probs, normalized_entropy(layer_probs))

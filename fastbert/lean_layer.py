@@ -12,6 +12,8 @@ runs the Hugging Face layer.
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,6 +38,29 @@ _SOURCES = tuple(f"{m}.{p}" for p in ("weight", "bias") for m in _LINEARS[:3]) +
 LEAN_ATTENTION = ("sdpa", "eager")  # implementations that compute what SDPA computes, masks included
 
 
+class LeanLayerPlan(NamedTuple):
+    """What `lean_layer_forward` reads from one layer (a tuple, so unpacking stays cheap)."""
+
+    qkv_weight: torch.Tensor  # (3H, H): query, key and value stacked
+    qkv_bias: torch.Tensor  # (3H,)
+    attn_out_weight: torch.Tensor
+    attn_out_bias: torch.Tensor
+    attn_norm_weight: torch.Tensor
+    attn_norm_bias: torch.Tensor
+    ffn_in_weight: torch.Tensor
+    ffn_in_bias: torch.Tensor
+    ffn_out_weight: torch.Tensor
+    ffn_out_bias: torch.Tensor
+    out_norm_weight: torch.Tensor
+    out_norm_bias: torch.Tensor
+    heads: int
+    scaling: float
+    attn_norm_eps: float
+    out_norm_eps: float
+    activation: Callable
+    modules: tuple  # the layer's modules, to see forward hooks
+
+
 def supports_lean(layer: nn.Module, config) -> bool:
     """Whether `lean_layer_forward` computes exactly what `layer` does in eval mode: BERT's layer
     shape with plain `nn.Linear` / `nn.LayerNorm` pieces (not quantized or wrapped ones). The
@@ -58,12 +83,12 @@ def supports_lean(layer: nn.Module, config) -> bool:
     )
 
 
-def lean_plan(layer: nn.Module, config) -> tuple | None:
+def lean_plan(layer: nn.Module, config) -> LeanLayerPlan | None:
     """What `lean_layer_forward` reads, cached on the layer; None when the layer must run as
     itself: an unsupported shape, or forward hooks on it or on any of its sub-modules (the lean
     path would skip them)."""
     plan = derived(layer, "lean_layer", _SOURCES, lambda *p: _plan(layer, config, *p))
-    return None if plan is None or has_forward_hooks(plan[-1]) else plan
+    return None if plan is None or has_forward_hooks(plan.modules) else plan
 
 
 def _plan(layer, config, wq, wk, wv, bq, bk, bv, *rest):
@@ -74,11 +99,11 @@ def _plan(layer, config, wq, wk, wv, bq, bk, bv, *rest):
     attn = layer.attention.self
     constants = (attn.num_attention_heads, attn.scaling, layer.attention.output.LayerNorm.eps,
                  layer.output.LayerNorm.eps, layer.intermediate.intermediate_act_fn)
-    return ((torch.cat([wq, wk, wv]), torch.cat([bq, bk, bv])) + tuple(rest) + constants
-            + (tuple(layer.modules()),))
+    return LeanLayerPlan(torch.cat([wq, wk, wv]), torch.cat([bq, bk, bv]), *rest, *constants,
+                         tuple(layer.modules()))
 
 
-def lean_layer_forward(plan: tuple, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def lean_layer_forward(plan: LeanLayerPlan, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """(B, T, H) -> (B, T, H) with what `lean_plan(layer, config)` returned; `mask` is what
     `LayerwiseEncoder.layer_mask` built (or None)."""
     (w, b, wo, bo, g1, b1, wi, bi, w2, b2, g2, b2n, heads, scaling, eps1, eps2, act, _) = plan

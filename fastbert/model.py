@@ -12,6 +12,7 @@ from torch import nn
 
 from .backbone import LayerwiseEncoder, resolve_backbone
 from .classifier import LayerClassifier
+from .calibration import Curve, CurvePoint
 from .config import FastBertConfig
 from .flops import CostModel, build_cost_model
 from .inference import BatchTrace, LayerRunner, TorchRunner, adaptive_forward, full_forward
@@ -41,7 +42,10 @@ class FastBert(nn.Module):
             for _ in range(encoder.num_layers)
         )
         self.config.backbone_config = encoder.config.to_dict()
+        if config.temperatures is not None and len(config.temperatures) != encoder.num_layers:
+            raise ValueError(f"temperatures: one per layer ({encoder.num_layers}), got {len(config.temperatures)}")
         self._cost: CostModel | None = None
+        self.curve: Curve | None = None  # speed -> speedup / accuracy, from `calibrate`
         self._ort = None  # an OrtRunner while the runtime is onnxruntime
 
     # ----- construction -------------------------------------------------------------------
@@ -57,11 +61,14 @@ class FastBert(nn.Module):
         config = FastBertConfig(backbone=backbone, labels=list(labels), **config_kwargs)
         path = resolve_backbone(backbone)
         encoder = LayerwiseEncoder.from_pretrained(path)
+        if config.max_length > encoder.max_tokens:  # longer inputs would index past the positions
+            raise ValueError(f"max_length: at most {encoder.max_tokens} for backbone {backbone!r} (its position "
+                             f"embeddings), got {config.max_length}")
         if num_layers is not None:
             encoder.truncate(num_layers)
         if seed is not None:
             torch.manual_seed(seed)  # classifier initialisation
-        return cls(config, encoder, AutoTokenizer.from_pretrained(path))
+        return cls(config, encoder, AutoTokenizer.from_pretrained(path, trust_remote_code=False))
 
     @property
     def num_layers(self) -> int:
@@ -206,21 +213,24 @@ class FastBert(nn.Module):
         return [order[k:k + step] for k in range(0, len(order), step)]
 
     def trace(self, texts: Sequence[Text], speed: float = 0.5, batch_size: int = 32,
-              compute_all: bool = False, criterion: ExitCriterion | None = None) -> tuple[dict, list[BatchTrace], list[list[int]]]:
+              compute_all: bool = False, criterion: ExitCriterion | None = None,
+              calibrated: bool = True) -> tuple[dict, list[BatchTrace], list[list[int]]]:
         """Tokenize, sort by length, and run each chunk of batches (see `batch_order`); returns the
-        encodings, one trace per chunk and the chunks' rows. Lower-level than `predict`."""
+        encodings, one trace per chunk and the chunks' rows. Lower-level than `predict`.
+        calibrated=False ignores the model's temperatures (the paper's probabilities)."""
         if not 0.0 <= speed <= 1.0:
             raise ValueError(f"speed must be in [0, 1], got {speed}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         criterion = criterion or get_criterion(self.config.exit_criterion, self.config.patience)
         enc = self.tokenize(texts)
+        temps = self.config.temperatures if calibrated else None
 
         def run(rows):
             inputs = self.collate(enc, rows)
             if compute_all:
-                return full_forward(self, *inputs, speed, criterion)
-            return adaptive_forward(self, *inputs, speed, criterion, batch_size)
+                return full_forward(self, *inputs, speed, criterion, temps)
+            return adaptive_forward(self, *inputs, speed, criterion, batch_size, temps)
 
         # compute_all runs every layer for every sample: nothing to regroup, batch by batch.
         chunks = self.batch_order(enc, batch_size, pool=1 if compute_all else None)
@@ -238,18 +248,25 @@ class FastBert(nn.Module):
         return enc, traces, chunks
 
     def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
-                compute_all: bool = False, criterion: ExitCriterion | None = None) -> list[Prediction]:
+                compute_all: bool = False, criterion: ExitCriterion | None = None, *,
+                target_speedup: float | None = None, target_accuracy_drop: float | None = None,
+                calibrated: bool = True) -> list[Prediction]:
         """Classify texts (or (text_a, text_b) pairs) with early exit; results in input order.
 
         compute_all=True also runs the layers after each exit, to show what they would have
         said; the decision, the label and the FLOPs charged are the same as without it.
+        target_speedup / target_accuracy_drop (points against the full model) replace `speed`
+        by the one the stored curve gives (see `choose_speed`); each Prediction's `speed` says
+        which was used. calibrated=False ignores the temperatures (reproduces the paper).
         """
+        if target_speedup is not None or target_accuracy_drop is not None:
+            speed = self.choose_speed(target_speedup, target_accuracy_drop, calibrated).speed
         if isinstance(texts, (str, tuple)):
             texts = [texts]
         texts = list(texts)
         if not texts:
             return []
-        enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion)
+        enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated)
         results: list[Prediction | None] = [None] * len(texts)
         for rows, tr in zip(batches, traces):
             n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
@@ -268,9 +285,30 @@ class FastBert(nn.Module):
                     num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
                     flops=spent[j], full_flops=full[j],
                     all_uncertainties=un[j] if compute_all else None,
-                    all_layer_probs=lp[j] if compute_all else None,
+                    all_layer_probs=lp[j] if compute_all else None, speed=speed,
                 )
         return results  # type: ignore[return-value]
+
+    def choose_speed(self, target_speedup: float | None = None, target_accuracy_drop: float | None = None,
+                     calibrated: bool = True) -> CurvePoint:
+        """The point of the stored curve for a target: the speed whose measured speedup is closest
+        to `target_speedup`, or the fastest one that loses at most `target_accuracy_drop` points.
+
+        >>> sst2 = FastBert.from_pretrained("assets/models/sst2-minilm")  # doctest: +SKIP
+        >>> sst2.choose_speed(target_speedup=3.0).speed  # its curve: 2.99x at speed 0.65  # doctest: +SKIP
+        0.65
+        """
+        if (target_speedup is None) == (target_accuracy_drop is None):
+            raise ValueError("give exactly one of target_speedup and target_accuracy_drop")
+        if self.curve is None:
+            raise ValueError("this model has no calibration curve: run `python -m fastbert calibrate` "
+                             "or pass a speed")
+        if self.curve.calibrated != (calibrated and self.config.temperatures is not None):
+            raise ValueError("the stored curve was measured " + ("with" if self.curve.calibrated else "without")
+                             + " calibration; pass a speed instead")
+        if target_speedup is not None:
+            return self.curve.for_speedup(target_speedup)
+        return self.curve.for_accuracy_drop(target_accuracy_drop)
 
     # ----- persistence ----------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32,

@@ -1,8 +1,9 @@
 """Export a FastBERT model as ONNX segments that the early-exit loop calls one at a time.
 
 `embeddings.onnx`: (input_ids[, token_type_ids]) (B, T) -> hidden (B, T, H).
-`layer_NN.onnx`: (hidden (B, T, H), mask (B, T)) -> (next_hidden (B, T, H), probs (B, C)): encoder
-layer NN, its classifier and the softmax in one graph, so one call gives the next layer its input
+`layer_NN.onnx`: (hidden (B, T, H), mask (B, T), temperature (1,)) -> (next_hidden (B, T, H),
+probs (B, C)): encoder layer NN, its classifier and the softmax of logits / temperature (1 for the
+uncalibrated probabilities) in one graph, so one call gives the next layer its input
 and the exit rule its probabilities. Batch and sequence axes are dynamic.
 
 The layers are exported with eager attention and an additive mask (0 for tokens, the dtype's
@@ -29,10 +30,10 @@ import torch
 from torch import nn
 
 # Bump when the exported graphs change, so that caches made by an older version are not reused.
-FORMAT = 1
+FORMAT = 2
 OPSET = 17
 MANIFEST = "manifest.json"
-LAYER_INPUTS, LAYER_OUTPUTS = ("hidden", "mask"), ("next_hidden", "probs")
+LAYER_INPUTS, LAYER_OUTPUTS = ("hidden", "mask", "temperature"), ("next_hidden", "probs")
 
 
 @dataclass
@@ -84,17 +85,19 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 class LayerSegment(nn.Module):
-    """Encoder layer `index`, then its classifier's softmax: (hidden, mask) -> (next hidden, probs)."""
+    """Encoder layer `index`, then the softmax of its classifier's logits / temperature:
+    (hidden, mask, temperature) -> (next hidden, probs)."""
 
     def __init__(self, model, index: int):
         super().__init__()
         self.layer = model.encoder.model.encoder.layer[index]
         self.classifier = model.classifiers[index]
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor,
+                temperature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.layer(hidden, attention_mask=additive_mask(mask, hidden.dtype))
         hidden = out[0] if isinstance(out, tuple) else out
-        return hidden, self.classifier(hidden, mask).softmax(-1)
+        return hidden, (self.classifier(hidden, mask) / temperature).softmax(-1)
 
 
 class FullGraph(nn.Module):
@@ -189,7 +192,7 @@ def _write_segments(model, out: Path, optimize: bool) -> ExportManifest:
         manifest = ExportManifest(key, model.num_layers, names, optimize)
         for i in range(model.num_layers):
             path = out / manifest.layer_file(i)
-            _export(LayerSegment(model, i), (hidden, mask), path, LAYER_INPUTS, LAYER_OUTPUTS,
+            _export(LayerSegment(model, i), (hidden, mask, torch.ones(1)), path, LAYER_INPUTS, LAYER_OUTPUTS,
                     {"hidden": dyn, "mask": dyn, "next_hidden": dyn, "probs": {0: "batch"}})
             if optimize:
                 optimize_layer(path, model)

@@ -129,19 +129,21 @@ class OrtRunner:
     def layer_mask(self, hidden, mask, padded):
         return _numpy(mask)  # the segments build the additive mask themselves
 
-    def step(self, index, hidden, mask, padded, layer_mask) -> LayerStep:
+    def step(self, index, hidden, mask, padded, layer_mask, temperature=None) -> LayerStep:
         session = self.layers[index]
+        t = np.array([1.0 if temperature is None else temperature], dtype=np.float32)
         if self.options.io_binding:
-            return self._bound_step(session, hidden, layer_mask)
-        h, p = session.run(LAYER_OUTPUTS, {"hidden": _numpy(hidden), "mask": layer_mask})
+            return self._bound_step(session, hidden, layer_mask, t)
+        h, p = session.run(LAYER_OUTPUTS, {"hidden": _numpy(hidden), "mask": layer_mask, "temperature": t})
         return LayerStep(torch.from_numpy(h), torch.from_numpy(p))
 
-    def _bound_step(self, session, hidden, layer_mask) -> LayerStep:
+    def _bound_step(self, session, hidden, layer_mask, temperature) -> LayerStep:
         x = hidden.contiguous()
         out_h, out_p = torch.empty_like(x), torch.empty((x.size(0), self._classes), dtype=x.dtype)
         binding = session.io_binding()
         binding.bind_input("hidden", "cpu", 0, np.float32, list(x.shape), x.data_ptr())
         binding.bind_input("mask", "cpu", 0, np.int64, list(layer_mask.shape), layer_mask.ctypes.data)
+        binding.bind_cpu_input("temperature", temperature)
         binding.bind_output("next_hidden", "cpu", 0, np.float32, list(out_h.shape), out_h.data_ptr())
         binding.bind_output("probs", "cpu", 0, np.float32, list(out_p.shape), out_p.data_ptr())
         session.run_with_iobinding(binding)

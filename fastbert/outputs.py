@@ -39,6 +39,7 @@ class Prediction:
     # Only with predict(..., compute_all=True): every layer, including those skipped.
     all_uncertainties: list[float] | None = None
     all_layer_probs: list[list[float]] | None = None
+    speed: float | None = None  # the speed used (chosen from the curve for a target speedup)
 
     @property
     def confidence(self) -> float:
@@ -58,4 +59,5 @@ class Prediction:
             "probs": self.probs, "exit_layer": self.exit_layer, "num_layers": self.num_layers,
             "uncertainties": self.uncertainties, "flops": self.flops, "full_flops": self.full_flops,
             "speedup": self.speedup, "num_tokens": self.num_tokens, "truncated": self.truncated,
+            "speed": self.speed,
         }

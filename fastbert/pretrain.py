@@ -128,7 +128,7 @@ class PretrainConfig:
 
         from transformers import AutoConfig
 
-        c = AutoConfig.from_pretrained(self.init)
+        c = AutoConfig.from_pretrained(self.init, trust_remote_code=False)
         return replace(self, layers=c.num_hidden_layers, hidden=c.hidden_size, heads=c.num_attention_heads,
                        ffn=c.intermediate_size, max_length=c.max_position_embeddings)
 
@@ -345,9 +345,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False,
 
     out.mkdir(parents=True, exist_ok=True)
     if state is not None:
-        tokenizer = AutoTokenizer.from_pretrained(str(out))
+        tokenizer = AutoTokenizer.from_pretrained(str(out), trust_remote_code=False)
     elif cfg.init:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.init)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.init, trust_remote_code=False)
         tokenizer.save_pretrained(str(out))
     else:
         tokenizer = build_tokenizer(_flat(train_texts), cfg.vocab, cfg.max_length)

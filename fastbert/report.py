@@ -192,8 +192,11 @@ def save_figures(figs: dict, directory: Path, prefix: str, png: bool = True) -> 
 
 
 def build_report(model_dir: str, data_path: str, out: Path, baseline_dirs: list[str], joint_dir: str | None,
-                 timing: bool = True, png: bool = True, dev_fraction: float = 0.0, seed: int = 0) -> str:
+                 timing: bool = True, png: bool = True, dev_fraction: float = 0.0, seed: int = 0,
+                 calibrated: bool = True) -> str:
     model = FastBert.from_pretrained(model_dir)
+    if not calibrated:  # the paper's probabilities: drop the temperatures (and the curve measured with them)
+        model.config.temperatures, model.curve = None, None
     data = load_dataset(data_path)
     if dev_fraction:  # the same held-out split as `train --dev-fraction F --seed S`
         data = data.split(dev_fraction, seed)[1]
@@ -262,7 +265,8 @@ makes them confident where the teacher is.
 """
     cmd = (f"python -m fastbert report --model {model_dir} --data {data_path} --out {out}"
            + (f" --dev-fraction {dev_fraction:g} --seed {seed}" if dev_fraction else "")
-           + "".join(f" --baseline {d}" for d in baseline_dirs) + (f" --ablation {joint_dir}" if joint_dir else ""))
+           + "".join(f" --baseline {d}" for d in baseline_dirs) + (f" --ablation {joint_dir}" if joint_dir else "")
+           + ("" if calibrated else " --no-calibration"))
     text += f"\n## Regenerate\n\n```\n{cmd}\n```\n"
     out.write_text(text)
     (out.parent / f"{name}.json").write_text(json.dumps({"table": rows, "ablation": abl,
@@ -275,7 +279,7 @@ def cmd_report(args) -> int:
         torch.set_num_threads(args.threads)
     text = build_report(args.model, args.data, Path(args.out), args.baseline or [], args.ablation,
                         timing=not args.no_timing, png=not args.no_png, dev_fraction=args.dev_fraction,
-                        seed=args.seed)
+                        seed=args.seed, calibrated=not args.no_calibration)
     print(text)
     return 0
 
@@ -292,5 +296,6 @@ def register(sub) -> None:
     p.add_argument("--dev-fraction", type=float, default=0.0,
                    help="evaluate on the part of --data that `train --dev-fraction` held out")
     p.add_argument("--seed", type=int, default=0, help="the seed of that split")
+    p.add_argument("--no-calibration", action="store_true", help="ignore the model's temperatures (the paper's exits)")
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(func=cmd_report)

@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -7,15 +6,21 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-sys.path.insert(0, str(Path(__file__).parent))  # for `tiny`
 
 import torch  # noqa: E402
 
 from tiny import tiny_model  # noqa: E402
 
-# Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads waiting
-# for each other make every small op slow.
-torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads waiting
+    for each other make every small op slow. The caller's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -141,3 +141,109 @@ def test_how_it_works_steps_through_the_layers(page):
     box.press("Enter")
     step.get_by_text("Layer 3 of 3").wait_for()
     assert "teacher" in step.inner_text() or "No sample reaches" in step.inner_text()
+
+
+# ----- two models: what a switch shows, and charts at their real size ---------------------------
+NEWS = ("World", "Sports", "Business", "Sci/Tech")
+PLOT_WIDTHS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(p => p.offsetParent !== null)
+  .map(p => { const block = p.closest('[id$="-plot"]'); const svg = p.querySelector('.main-svg');
+              return [block.id, block.getBoundingClientRect().width, svg.getBoundingClientRect().width]; })"""
+
+
+@pytest.fixture(scope="module")
+def url_two_models(model, tmp_path_factory):
+    from tiny import tiny_model
+
+    models = tmp_path_factory.mktemp("two-models")
+    model.save_pretrained(models / "a-sentiment")
+    tiny_model(tmp_path_factory.mktemp("news"), labels=NEWS).save_pretrained(models / "b-news")
+    with running_app(models / "a-sentiment", models_dir=models) as address:
+        yield address
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _fitted(page, want: set[str]) -> list:
+    """Every visible chart, once `want` are all drawn; each must fill its block (±2 px)."""
+    page.wait_for_function(f"() => ({PLOT_WIDTHS})().length >= {len(want)}")
+    page.wait_for_timeout(600)  # the resize after the tab is shown
+    widths = page.evaluate(PLOT_WIDTHS)
+    assert {w[0] for w in widths} == want
+    for name, block, svg in widths:
+        assert block > 300 and abs(block - svg) <= 2, (name, block, svg)
+    return widths
+
+
+def test_a_model_switch_shows_the_new_models_examples_and_charts_at_full_size(browser, url_two_models, tmp_path):
+    from demo.examples import load_example_sets
+
+    news = {s.task: s for s in load_example_sets()}["news"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(url_two_models)
+    page.wait_for_selector("#fb-exit")
+    for name in ("Batch", "How it works", "One text"):  # every tab drawn once, at the first model
+        _tab(page, name)
+        page.wait_for_timeout(300)
+    page.locator("#model input").click()
+    page.get_by_role("option", name="b-news").click()
+    page.wait_for_function("t => document.querySelector('#fb-text')?.textContent.includes(t)",
+                           arg=news.single[0][1])
+    assert page.locator("#text-input textarea").input_value() == news.single[0][1]
+    _fitted(page, {"probs-plot", "unc-plot"})
+    _tab(page, "Batch")
+    page.wait_for_function("() => document.querySelector('#fb-batch-n')?.parentElement.textContent"
+                           ".includes('example batch (news)')")
+    _fitted(page, {"hist-plot", "sweep-plot", "dist-plot"})
+    _tab(page, "How it works")
+    page.locator("#step-text").get_by_text("Layer 1 of 3").wait_for()
+    _fitted(page, {"step-plot", "luha-plot", "agree-plot", "luha-pair-plot", "reliability-plot"})
+    page.screenshot(path=str(tmp_path / "app-after-switch.png"), full_page=True)
+    page.close()
+
+
+def test_every_table_column_is_visible_at_1400_px(page, tmp_path):
+    page.wait_for_selector("#fb-exit")
+    _tab(page, "Batch")
+    long = " ".join(["the plot was very boring and the actors were awful but the music was fun"] * 4)
+    data = tmp_path / "long.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{long} {i}\t{'positive' if i % 2 else 'negative'}\n"
+                                                 for i in range(5)))
+    _upload(page, data)
+    page.wait_for_function("() => document.querySelector('#fb-batch-n')?.parentElement.textContent"
+                           ".includes('long.tsv')")
+    table = page.locator("#batch-table")
+    table.get_by_text("correct").first.wait_for()
+    right = table.bounding_box()["x"] + table.bounding_box()["width"]
+    for name in ("label", "exit layer", "correct"):
+        box = table.locator("th").filter(has_text=name).first.bounding_box()
+        assert box["width"] > 20 and box["x"] + box["width"] <= right + 1, (name, box, right)
+
+
+def test_phone_width_stacks_the_charts_and_puts_the_result_first(browser, url):
+    page = browser.new_page(viewport={"width": 420, "height": 900})
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.wait_for_selector("#fb-exit")
+    _fitted(page, {"probs-plot", "unc-plot"})
+    probs, unc = (page.locator(f"#{name}").bounding_box() for name in ("probs-plot", "unc-plot"))
+    assert probs["y"] + probs["height"] <= unc["y"] + 1  # one above the other
+    assert probs["width"] > 0.8 * 420 and unc["width"] > 0.8 * 420  # the page has some padding
+    result, examples, text = (page.locator(f"#{name}").bounding_box() for name in ("result", "examples", "text-input"))
+    assert text["y"] < result["y"] < examples["y"]
+    page.close()
+
+
+def test_enter_classifies_and_shift_enter_adds_a_line(page):
+    page.wait_for_selector("#fb-exit")
+    box = page.locator("#text-input textarea")
+    box.fill("good film")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#fb-text')?.textContent.includes('good film')")
+    box.press("Shift+Enter")
+    box.type("really")
+    assert box.input_value() == "good film\nreally"
+    assert "really" not in page.locator("#fb-text").inner_text()

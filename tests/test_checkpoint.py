@@ -1,11 +1,14 @@
 """save_pretrained / from_pretrained: self-contained directories, strict loading."""
 import json
+import sys
+import types
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from fastbert import FastBert
+from fastbert.backbone import PACKAGE_BACKBONES
 from fastbert.checkpoint import CheckpointError
 
 
@@ -35,16 +38,36 @@ def test_fp16_storage_halves_the_file_and_stays_close(model, texts, tmp_path):
         assert x.probs == pytest.approx(y.probs, abs=5e-3)
 
 
-def test_base_weights_are_left_out_and_read_back(model, texts, tmp_path, monkeypatch):
-    # The "base" is the model's own encoder saved as a backbone directory.
+@pytest.fixture
+def tiny_alias(model, tmp_path, monkeypatch) -> str:
+    """The model's own encoder, saved as a backbone and registered as a package alias."""
     model.encoder.model.save_pretrained(tmp_path / "base")
     model.tokenizer.save_pretrained(str(tmp_path / "base"))
-    model.save_pretrained(tmp_path / "m", base_weights=str(tmp_path / "base"))
+    package = types.ModuleType("tiny_base_package")
+    package.get_model_path = lambda: tmp_path / "base"
+    monkeypatch.setitem(sys.modules, "tiny_base_package", package)
+    monkeypatch.setitem(PACKAGE_BACKBONES, "tiny-base", ("tiny_base_package", "get_model_path"))
+    return "tiny-base"
+
+
+def test_base_weights_are_left_out_and_read_back(model, texts, tmp_path, tiny_alias):
+    model.save_pretrained(tmp_path / "m", base_weights=tiny_alias)
     stored = load_file(str(tmp_path / "m" / "model.safetensors"))
     spec = json.loads((tmp_path / "m" / "base_weights.json").read_text())
+    assert spec["source"] == tiny_alias
     assert "encoder.model.embeddings.word_embeddings.weight" in spec["tensors"]
     assert not set(spec["tensors"]) & set(stored)
     assert all(k.startswith("classifiers.") for k in stored)  # nothing else differs from the base
+    assert _preds(FastBert.from_pretrained(tmp_path / "m"), texts) == _preds(model, texts)
+
+
+def test_base_weights_other_than_an_alias_are_stored_in_the_file(model, texts, tmp_path):
+    """Loading reads base weights only from an alias, so saving keeps the directory whole."""
+    model.encoder.model.save_pretrained(tmp_path / "base")
+    with pytest.warns(UserWarning, match="not one of the backbone aliases"):
+        model.save_pretrained(tmp_path / "m", base_weights=str(tmp_path / "base"))
+    assert not (tmp_path / "m" / "base_weights.json").exists()
+    assert set(load_file(str(tmp_path / "m" / "model.safetensors"))) == set(model.state_dict())
     assert _preds(FastBert.from_pretrained(tmp_path / "m"), texts) == _preds(model, texts)
 
 

@@ -33,11 +33,11 @@ def test_inference_weights_follow_parameter_updates():
     with torch.no_grad():
         before = clf(hidden, mask)
         first = clf.inference_weights()
-        assert clf.inference_weights()[2] is first[2]  # cached while nothing changes
+        assert clf.inference_weights().query_key_weight is first.query_key_weight  # cached while nothing changes
         clf.value.bias.add_(0.5)  # in place, as an optimizer step
         clf.query.weight.mul_(1.5)
         after = clf(hidden, mask)
-    assert clf.inference_weights()[2] is not first[2]
+    assert clf.inference_weights().query_key_weight is not first.query_key_weight
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, clf(hidden, mask).detach(), atol=1e-5, rtol=1e-5)
     # new storage (load_state_dict into a fresh module) is noticed too

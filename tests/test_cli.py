@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from fastbert.cli import main
 
 
@@ -16,7 +18,11 @@ def test_eval_json_has_the_documented_keys(model, tmp_path, capsys):
             "flops_speedup", "seconds"}
     assert keys <= set(out)
     assert sum(out["exit_histogram"]) == 3 and 1 <= out["mean_exit_layer"] <= model.num_layers
-    assert out["flops_speedup"] == out["full_flops_per_sample"] / out["flops_per_sample"]
+    # The command's figures agree with the library's own per-text predictions of the same rows.
+    preds = model.predict(["good film", "awful plot", "fun"], speed=0.5)
+    assert out["flops_per_sample"] == pytest.approx(sum(p.flops for p in preds) / 3)
+    assert out["full_flops_per_sample"] == pytest.approx(sum(p.full_flops for p in preds) / 3)
+    assert out["mean_exit_layer"] == pytest.approx(sum(p.exit_layer for p in preds) / 3)
 
 
 def test_eval_reports_bad_data_without_a_traceback(model, tmp_path, capsys):
@@ -44,7 +50,7 @@ def test_train_then_eval_round_trip(tmp_path, capsys):
     data = tmp_path / "d.tsv"
     data.write_text("".join(f"{t}\t{y}\n" for t, y in [("good film", 1), ("bad film", 0)] * 8))
     args = ["train", "--backbone", str(tmp_path / "backbone"), "--train", str(data), "--dev-fraction", "0.25",
-            "--epochs", "1", "--distill-epochs", "1", "--out", str(tmp_path / "out"), "--quiet"]
+            "--max-length", "64", "--epochs", "1", "--distill-epochs", "1", "--out", str(tmp_path / "out"), "--quiet"]
     assert main(args) == 0
     record = json.loads((tmp_path / "out" / "training.json").read_text())
     assert set(record["stages"]) == {"finetune", "distill"}

@@ -48,3 +48,14 @@ def test_patience_counts_runs_of_the_same_label():
     leave, state = crit(b, 0.5, 1, 6, state)
     assert leave.tolist() == [True, False]  # sample 0 kept label 0 twice; sample 1 switched
     assert patience_from_speed(0.0, 6) == 6 and patience_from_speed(1.0, 6) == 1
+
+
+def test_import_fastbert_is_cheap_and_names_resolve_on_use():
+    """`import fastbert` imports neither torch nor transformers; its names load on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fastbert; heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+            "print(heavy); from fastbert import FastBert, decide_exits; print(FastBert.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["[]", "FastBert"]

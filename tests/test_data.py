@@ -81,3 +81,19 @@ def test_every_shared_dataset_loads(name, rows, classes, pair):
     d = load_dataset(SHARED_DATA / name)
     assert len(d) == rows and len(d.label_names) == classes and d.is_pair == pair
     assert all(d.texts) and d.label_ids(d.label_names)
+
+
+def test_reading_leaves_the_csv_field_limit_as_it_was_and_names_an_oversized_cell(tmp_path):
+    import csv
+
+    from fastbert import data as data_module
+
+    before = csv.field_size_limit()
+    f = tmp_path / "d.tsv"
+    f.write_text("text\tlabel\n" + "x" * 200_000 + "\t1\n")
+    assert len(load_dataset(f).texts[0]) == 200_000  # above csv's default, within FIELD_LIMIT
+    assert csv.field_size_limit() == before
+    f.write_text("text\tlabel\n" + "x" * (data_module.FIELD_LIMIT + 1) + "\t1\n")
+    with pytest.raises(DataError, match=r"d\.tsv: line 2: .*field"):
+        load_dataset(f)
+    assert csv.field_size_limit() == before

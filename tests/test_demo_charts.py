@@ -99,11 +99,15 @@ def test_batch_charts_follow_the_view(loaded, batch):
     ran = _named(dist.data, "ran this layer")[0]
     assert len(ran.y) == sum(view.exit_layer)  # a sample that exits at k ran k layers
     assert _named(dist.layout.shapes, "threshold")[0].y0 == 0.5
+    assert {t.boxpoints for t in dist.data} == {"all"}  # a small batch: every sample is a dot
 
 
 def test_speed_sweep_chart_marks_the_current_speed(loaded, batch):
     fig = charts.speed_sweep_chart(batch, 0.35)
     assert {t.name for t in fig.data} == {"FLOPs speedup", "accuracy"}
+    # Accuracy on its own right-hand axis, each axis titled for its own line.
+    assert _named(fig.data, "accuracy")[0].yaxis == "y2"
+    assert (fig.layout.yaxis.title.text, fig.layout.yaxis2.title.text) == ("FLOPs speedup (×)", "accuracy")
     assert [s.x0 for s in fig.layout.shapes if s.type == "line"] == [0.35]
     speedup = _named(fig.data, "FLOPs speedup")[0]
     assert list(speedup.y) == [r.flops_speedup for r in batch.sweep]
@@ -155,3 +159,5 @@ def test_class_colors_are_stable_and_distinct():
     assert charts.class_colors(["negative", "positive"]) == [charts.NAMED["negative"], charts.NAMED["positive"]]
     four = charts.class_colors(["World", "Sports", "Business", "Sci/Tech"])
     assert len(set(four)) == 4
+    # The same scheme across models: Chinese sentiment gets the English model's colours.
+    assert charts.class_colors(["负面", "正面"]) == charts.class_colors(["negative", "positive"])

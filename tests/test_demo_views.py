@@ -4,8 +4,8 @@ import pytest
 from demo.examples import examples_for, load_example_sets
 from demo.inputs import DEFAULT_MAX_ROWS, BatchInput, InputError, lines_to_texts, read_file, read_pasted
 from demo.models import ModelRegistry, find_models
-from demo.views import (SWEEP_SPEEDS, batch_table, batch_view, layer_agreement, layer_step, run_batch,
-                        run_text, text_view, uncertainty_bins)
+from demo.views import (SWEEP_SPEEDS, LabelMatch, batch_table, batch_view, layer_agreement, layer_step,
+                        match_labels, run_batch, run_text, text_view, uncertainty_bins)
 from fastbert.data import TextDataset
 from fastbert.evaluate import evaluate
 
@@ -62,8 +62,11 @@ def test_exit_layer_never_later_at_higher_speed(loaded, runs):
 
 
 def test_run_text_times_the_adaptive_run_and_reports_truncation(model, loaded):
-    run = run_text(loaded, "good film", speed=0.3)
-    assert run.adaptive_ms > 0 and run.all_layers_ms > 0
+    run = run_text(loaded, "good film", speed=0.3, repeats=4)
+    # Each side is timed several times (the card shows medians, never one noisy run).
+    assert len(run.adaptive_ms) == len(run.all_layers_ms) == 4
+    assert min(run.adaptive_ms) <= run.adaptive_median_ms <= max(run.adaptive_ms)
+    assert min(run.all_layers_ms) > 0
     assert run.timed_exit_layer == model.predict(["good film"], speed=0.3)[0].exit_layer
     assert not run.truncated
     long = run_text(loaded, " ".join(["good film"] * 100), speed=0.3)
@@ -107,6 +110,31 @@ def test_batch_sweep_covers_speeds_and_table_has_a_row_per_text(loaded, labeled,
                                    "correct"]
     assert len(table) == len(labeled.texts)
     assert table["correct"].mean() == pytest.approx(view.result.accuracy)
+
+
+def test_labels_are_names_or_ids_covering_every_class():
+    news = ["World", "Sports", "Business", "Sci/Tech"]
+    assert match_labels(["Sports", "World"], news) == LabelMatch([1, 0], "")
+    ids = match_labels(["0", "1", "3", "2"], news)
+    assert ids.ids == [0, 1, 3, 2] and "0 = World" in ids.note
+    # SST-2's 0/1 on a news model: ids of the model, but not its labelling: no accuracy, and say so.
+    sst = match_labels(["0", "1", "1"], news)
+    assert sst.ids is None and "no accuracy" in sst.note and "World" in sst.note
+    assert match_labels(["7", "0"], ["negative", "positive"]).ids is None
+    other = match_labels(["spam", "ham"], news)
+    assert other.ids is None and "'spam'" in other.note and "Sci/Tech" in other.note
+    assert match_labels(None, news).ids is None
+
+
+def test_sst2_ids_on_a_news_model_give_no_accuracy(tmp_path, texts_module):
+    from tiny import tiny_model
+
+    news = ModelRegistry.from_model(tiny_model(tmp_path, labels=("World", "Sports", "Business", "Sci/Tech")),
+                                    name="news").get()
+    run = run_batch(news, BatchInput(texts_module, ["0", "1"] * 4 + ["1"], "sst2.csv"))
+    assert not run.has_labels and run.sweep[0].accuracy is None and "not this model's class ids" in run.label_note
+    table = batch_table(run, batch_view(news, run, 0.5))
+    assert "correct" not in table.columns
 
 
 def test_labels_the_model_does_not_know_are_dropped_with_a_note(loaded, texts_module):

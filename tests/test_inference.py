@@ -139,7 +139,14 @@ def test_flops_follow_exit_layer_and_length(model, texts):
         cost = model.cost
         assert p.flops == pytest.approx(p.exit_layer * (cost.layer(p.num_tokens) + cost.classifier(p.num_tokens)))
         assert p.full_flops == pytest.approx(model.num_layers * cost.layer(p.num_tokens) + cost.classifier(p.num_tokens))
-        assert p.speedup == pytest.approx(p.full_flops / p.flops)
+        a, c, L = cost.layer(p.num_tokens), cost.classifier(p.num_tokens), model.num_layers
+        # the ratio computed here from the cost model, not from the prediction's own fields
+        assert p.speedup == pytest.approx((L * a + c) / (p.exit_layer * (a + c)))
+    # Equal lengths: an earlier exit is a larger speedup; a sample that runs every layer pays
+    # for every classifier, so its "speedup" is below 1.
+    same = model.predict(["fun"] * 2, speed=0.0) + model.predict(["fun"], speed=1.0)
+    assert same[0].exit_layer == model.num_layers and same[0].speedup < 1
+    assert same[2].exit_layer == 1 and same[2].speedup > same[0].speedup
 
 
 def test_sentence_pairs_use_segment_ids(model):

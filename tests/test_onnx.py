@@ -63,9 +63,10 @@ def test_every_segment_equals_the_pytorch_modules(tiny, exported, padded):
     for i in range(tiny.num_layers):
         with torch.inference_mode():
             layer_mask = torch_run.layer_mask(hidden, mask, padded)
-            want_h, want_p = torch_run.step(i, hidden, mask, padded, layer_mask)
+            want_h, want_p = torch_run.step(i, hidden, mask, padded, layer_mask, temperature=1.7)
         session = new_session(directory / manifest.layer_file(i), OrtOptions())
-        got_h, got_p = session.run(None, {"hidden": hidden.numpy(), "mask": mask.numpy()})
+        got_h, got_p = session.run(None, {"hidden": hidden.numpy(), "mask": mask.numpy(),
+                                          "temperature": np.array([1.7], dtype=np.float32)})
         # Padding positions hold whatever each runtime leaves there; only real tokens are read.
         np.testing.assert_allclose(got_h[real.numpy()], want_h[real].numpy(), atol=TOL)
         np.testing.assert_allclose(got_p, want_p.numpy(), atol=TOL)
@@ -247,3 +248,14 @@ def test_the_loop_runs_torch_on_one_thread_and_restores_the_count(tiny, exported
     finally:
         tiny.set_runtime("pytorch")
         torch.set_num_threads(before)
+
+
+def test_calibrated_probabilities_on_onnxruntime_equal_pytorch(tmp_path, many_texts):
+    model = tiny_model(tmp_path)
+    model.config.temperatures = [1.5, 0.7, 2.0]
+    want = model.predict(many_texts[:24], speed=SPLIT, batch_size=8)
+    raw = model.predict(many_texts[:24], speed=SPLIT, batch_size=8, calibrated=False)
+    model.set_runtime("onnxruntime", cache=tmp_path / "cache")
+    _same(model.predict(many_texts[:24], speed=SPLIT, batch_size=8), want)
+    _same(model.predict(many_texts[:24], speed=SPLIT, batch_size=8, calibrated=False), raw)
+    assert [p.probs for p in want] != [p.probs for p in raw]

@@ -39,7 +39,6 @@ def _tiny_cfg(tmp_path, out="bert", **kw):
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pretrain")
-    torch.set_num_threads(1)
     cfg = _tiny_cfg(tmp, eval_fraction=0.25, max_steps=80, save_every=20)
     return cfg, pretrain(cfg)
 
@@ -127,7 +126,6 @@ def test_output_is_a_backbone_that_fastbert_loads_and_trains(pretrained, tmp_pat
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
-    torch.set_num_threads(1)
     straight = _tiny_cfg(tmp_path, out="straight", max_steps=12, save_every=4)
     pretrain(straight)
 
@@ -154,7 +152,6 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_stop_at_then_resume_with_another_total(tmp_path):
-    torch.set_num_threads(1)
     paused = pretrain(_tiny_cfg(tmp_path, max_steps=12, save_every=5), stop_at=3)
     assert not paused.finished and paused.steps == 3
     assert (tmp_path / "bert" / CHECKPOINT).is_file() and not (tmp_path / "bert" / "config.json").exists()
@@ -200,7 +197,6 @@ def test_corpus_drops_labels_excluded_texts_and_held_out_rows(tmp_path):
 
 def test_init_continues_a_finished_backbone(pretrained, tmp_path):
     cfg, first = pretrained
-    torch.set_num_threads(1)
     # Other shape options are replaced by the saved backbone's own.
     more = PretrainConfig(**{**cfg.to_dict(), "out": str(tmp_path / "more"), "init": cfg.out, "hidden": 64,
                              "max_steps": 40, "lr": 1e-3}).with_init_shape()

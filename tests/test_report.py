@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from fastbert.data import TextDataset
-from fastbert.evaluate import all_layer_outputs, sweep
+from fastbert.data import TextDataset, load_dataset
+from fastbert.evaluate import all_layer_outputs, evaluate, sweep
 from fastbert.report import build_report, luha_bins
 
 
@@ -16,8 +16,11 @@ def data_file(tmp_path, texts):
 
 
 def test_report_has_every_row_and_figure(model, tmp_path, data_file):
+    from tiny import tiny_model
+
     model.save_pretrained(tmp_path / "m")
-    model.save_pretrained(tmp_path / "joint")
+    joint = tiny_model(tmp_path / "j", seed=7)  # another model, so its rows must come from it
+    joint.save_pretrained(tmp_path / "joint")
     out = tmp_path / "reports" / "tiny.md"
     text = build_report(str(tmp_path / "m"), str(data_file), out, [str(tmp_path / "m")], str(tmp_path / "joint"),
                         timing=True, png=False)
@@ -30,6 +33,19 @@ def test_report_has_every_row_and_figure(model, tmp_path, data_file):
     numbers = json.loads((out.parent / "tiny.json").read_text())
     assert [r["speed"] for r in numbers["curve"]][:3] == [0.0, 0.05, 0.1] and len(numbers["curve"]) == 21
     assert numbers["table"][0]["speedup"] == 1.0 and numbers["table"][0]["ms_b1"] > 0
+    # Each ablation row holds what that model gives when evaluated on its own.
+    data = load_dataset(str(data_file))
+    expected = {"FastBERT, speed 0.5": evaluate(model, data, 0.5),
+                "without adaptive inference": evaluate(model, data, 0.0),
+                "without self-distillation (students on labels, joint), speed 0.5": evaluate(joint, data, 0.5),
+                "without self-distillation (students on labels, joint), speed 0": evaluate(joint, data, 0.0)}
+    for prefix, res in expected.items():
+        row = next(r for r in numbers["ablation"] if r["name"].startswith(prefix))
+        assert row["accuracy"] == pytest.approx(res.accuracy)
+        assert row["flops"] == pytest.approx(res.flops_per_sample)
+    # (the two models differ, so rows taken from the wrong one would fail above)
+    assert expected["FastBERT, speed 0.5"].flops_per_sample != pytest.approx(
+        expected["without self-distillation (students on labels, joint), speed 0.5"].flops_per_sample)
 
 
 def test_luha_bins_count_every_sample(model, texts):
@@ -45,3 +61,23 @@ def test_sweep_speed_zero_is_the_teacher_and_speedup_rises(model, texts):
     results = sweep(model, outputs, [0.0, 0.5, 1.0])
     assert results[0].mean_exit_layer == model.num_layers
     assert [r.flops_speedup for r in results] == sorted(r.flops_speedup for r in results)
+
+
+def test_report_without_calibration_is_the_uncalibrated_models(model, tmp_path, data_file, texts):
+    from fastbert.calibrate import calibrate
+    from tiny import tiny_model
+
+    cal = tiny_model(tmp_path / "tok")
+    calibrate(cal, TextDataset(texts * 3, ["positive", "negative", "positive"] * 9))
+    cal.save_pretrained(tmp_path / "cal")
+    model.save_pretrained(tmp_path / "plain")  # the same seeded weights, no temperatures
+
+    def curve(directory, **kwargs):
+        out = tmp_path / directory / "r.md"
+        text = build_report(str(tmp_path / directory), str(data_file), out, [], None, timing=False, png=False, **kwargs)
+        return text, json.loads((out.parent / "r.json").read_text())["curve"]
+
+    text, raw = curve("cal", calibrated=False)
+    assert "--no-calibration" in text
+    assert raw == curve("plain")[1]
+    assert curve("cal")[1] != raw

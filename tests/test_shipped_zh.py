@@ -3,7 +3,6 @@
 import shutil
 from pathlib import Path
 
-import torch
 
 from demo.examples import examples_for
 from demo.models import MODELS_DIR, find_models
@@ -18,7 +17,6 @@ def test_chinese_model_is_listed_and_small():
 
 
 def test_chinese_model_loads_alone_and_classifies_the_examples(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
     copy = tmp_path / "model"
     shutil.copytree(MODEL, copy)
     monkeypatch.chdir(tmp_path)  # the backbone path in its config (runs/...) does not exist here

@@ -1,0 +1,159 @@
+"""`python -m fastbert calibrate`: fit per-layer temperatures and store the speed curve.
+
+    python -m fastbert calibrate --model DIR --data DEV.tsv --fraction 0.5 --seed 0
+
+takes a seeded half of DEV.tsv as the calibration set (the other half stays unseen, for
+evaluation), fits one temperature per classifier by minimising the NLL against the labels
+(against the teacher's labels with --unlabeled), and writes into DIR only `config.json` (the
+temperatures) and `calibration.json` (the curve, with the data file's sha256 and the rows
+used). The weights are not touched. --no-calibration stores the curve of the uncalibrated
+model and removes any temperatures (the paper's exits).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .calibration import (CURVE_FILE, SPEED_GRID, Curve, apply_temperatures, build_curve, file_sha256,
+                          fit_temperatures, layer_ece, save_curve)
+from .data import TextDataset, load_dataset, split_rows
+from .evaluate import LayerOutputs, all_layer_outputs
+
+
+@dataclass
+class CalibrationResult:
+    """What `calibrate` did: the temperatures (None: left uncalibrated), each layer's ECE
+    before and after on the calibration set, and the stored curve."""
+
+    temperatures: list[float] | None
+    ece_before: list[float]
+    ece_after: list[float]
+    curve: Curve
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Selection:
+    """Rows of a data file: `rows` (0-based data rows, header excluded) and how they were chosen."""
+
+    data: TextDataset
+    rows: list[int]
+    how: str
+
+    def info(self, path: str | Path) -> dict:
+        return {"path": str(path), "sha256": file_sha256(path), "selection": self.how, "rows": self.rows}
+
+
+def select_rows(data: TextDataset, fraction: float = 1.0, seed: int = 0, holdout_fraction: float | None = None,
+                holdout_seed: int = 0) -> tuple[Selection, Selection]:
+    """(calibration, unseen) parts of a data file.
+
+    holdout_fraction first keeps only the rows `train --dev-fraction F --seed S` held out from
+    training (so that a model trained on the rest of the file is calibrated on text it never
+    saw); `fraction` of those (a seeded split) is the calibration set, the rest is unseen.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction: in (0, 1], got {fraction}")
+    pool, how = list(range(len(data))), "all rows"
+    if holdout_fraction is not None:
+        pool = split_rows(len(data), holdout_fraction, holdout_seed)[1]
+        how = f"the rows `--dev-fraction {holdout_fraction:g} --seed {holdout_seed}` holds out"
+    if fraction == 1.0:
+        cal, rest = pool, []
+    else:
+        keep, take = split_rows(len(pool), fraction, seed)
+        cal, rest = [pool[i] for i in take], [pool[i] for i in keep]
+    part = f"{how}; a seeded split (fraction {fraction:g}, seed {seed}): "
+    return (Selection(data.subset(cal), cal, part + "the calibration part"),
+            Selection(data.subset(rest), rest, part + "the part left unseen"))
+
+
+def calibrate(model, data: TextDataset, fit: bool = True, data_info: dict | None = None,
+              speeds=SPEED_GRID, batch_size: int = 64) -> CalibrationResult:
+    """Fit `model`'s temperatures on `data` (labels, or the teacher's predictions when the data
+    has none) and measure its curve; sets `model.config.temperatures` and `model.curve`.
+
+    >>> result = calibrate(model, load_dataset("dev.tsv"))  # doctest: +SKIP
+    >>> len(result.temperatures) == model.num_layers  # doctest: +SKIP
+    True
+    """
+    raw = all_layer_outputs(model, data, batch_size, calibrated=False)
+    targets = raw.labels if raw.labels is not None else raw.layer_probs[-1].argmax(-1)
+    temps = fit_temperatures(raw.layer_probs, targets, fit_last=raw.labels is not None) if fit else None
+    cal = LayerOutputs(apply_temperatures(raw.layer_probs, temps), raw.num_tokens, raw.labels)
+    curve = build_curve(model, cal, speeds, data_info, calibrated=temps is not None)
+    model.config.temperatures = temps
+    model.curve = curve
+    return CalibrationResult(temps, layer_ece(raw.layer_probs, targets), layer_ece(cal.layer_probs, targets), curve)
+
+
+def write_calibration(model, directory: str | Path) -> None:
+    """Write the curve file and set the two calibration fields of config.json in an existing
+    model directory; the rest of config.json is left as it is."""
+    directory = Path(directory)
+    model.config.calibration_curve = model.config.calibration_curve or CURVE_FILE
+    save_curve(model.curve, directory / model.config.calibration_curve)
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    config.update(temperatures=model.config.temperatures, calibration_curve=model.config.calibration_curve)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _print(result: CalibrationResult) -> None:
+    temps = result.temperatures or [None] * len(result.ece_before)
+    print("layer  temperature  ECE before  ECE after")
+    for i, (t, b, a) in enumerate(zip(temps, result.ece_before, result.ece_after), 1):
+        print(f"{i:>5}  {'-' if t is None else f'{t:.3f}':>11}  {100 * b:>9.2f}  {100 * a:>9.2f}")
+    c = result.curve
+    print(f"full model {c.metric}: {100 * c.full_accuracy:.2f}%")
+    for target in (2.0, 3.0, 4.0, 5.0):
+        p = c.for_speedup(target)
+        print(f"target {target:g}x -> speed {p.speed:g}: {p.speedup:.2f}x, {c.metric} {100 * p.accuracy:.2f}%")
+
+
+def cmd_calibrate(args) -> int:
+    from .cli import _columns
+    from .model import FastBert
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = FastBert.from_pretrained(args.model)
+    data = load_dataset(args.data, unlabeled=args.unlabeled, **_columns(args))
+    cal, rest = select_rows(data, args.fraction, args.seed, args.holdout_fraction, args.holdout_seed)
+    info = {**cal.info(args.data), "unseen_rows": rest.rows}
+    result = calibrate(model, cal.data, fit=not args.no_calibration, data_info=info, batch_size=args.batch_size)
+    write_calibration(model, args.model)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"calibrated on {len(cal.rows)} rows of {args.data} ({cal.how}); {len(rest.rows)} left unseen")
+        _print(result)
+        print(f"wrote {Path(args.model) / 'config.json'} and {Path(args.model) / model.config.calibration_curve}")
+    return 0
+
+
+def register(sub) -> None:
+    from .cli import _data_args
+
+    p = sub.add_parser("calibrate", help="fit per-layer temperatures and store the speed -> speedup curve")
+    p.add_argument("--model", required=True, help="a saved FastBERT model directory (config.json is rewritten)")
+    p.add_argument("--data", required=True, help="calibration data (labels, or none with --unlabeled)")
+    p.add_argument("--fraction", type=float, default=1.0,
+                   help="share of the rows used for calibration (a seeded split; the rest stays unseen)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout-fraction", type=float, default=None,
+                   help="use only the rows that `train --dev-fraction F` held out from training")
+    p.add_argument("--holdout-seed", type=int, default=0, help="the --seed of that training run")
+    p.add_argument("--unlabeled", action="store_true", help="ignore labels: fit against the teacher's predictions")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="no temperatures (the paper's exits); only store the curve")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    _data_args(p)
+    p.set_defaults(func=cmd_calibrate)
