@@ -192,6 +192,7 @@ def run(model: str, data: str | None, requests: int, clients: list[int], per_cli
         first_server_ms, _, _ = classify(client, texts[0], speed)
         cold = time.perf_counter() - start
         after_first = memory_kb(proc.pid)
+        runtime = client.predict(texts[0], speed, api_name="/classify").get("runtime", "pytorch")
         single = sequential(client, texts, requests, speed)
         levels = [concurrent(url, texts, n, per_client, speed) for n in clients]
         end = memory_kb(proc.pid)
@@ -202,7 +203,7 @@ def run(model: str, data: str | None, requests: int, clients: list[int], per_cli
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return {"model": model, "speed": speed, "threads": threads or "default", "command": " ".join(cmd),
+    return {"model": model, "speed": speed, "threads": threads or "default", "runtime": runtime, "command": " ".join(cmd),
             "http_up_s": http_up, "cold_start_s": cold, "first_answer_server_ms": first_server_ms,
             "vmhwm_after_first_answer_mb": after_first["VmHWM"] / 1024, "vmrss_after_first_answer_mb": after_first["VmRSS"] / 1024,
             "vmhwm_end_mb": end["VmHWM"] / 1024, "clients": clients[0], "single": single, "concurrent": levels[0],

@@ -38,7 +38,7 @@ def prediction_dict(pred: Prediction, loaded: LoadedModel, speed: float) -> dict
     text = pred.text
     if isinstance(text, str) and len(text) > ECHO_CHARS:
         text = text[:ECHO_CHARS] + "…"
-    out.update(text=text, labels=list(loaded.labels), model=loaded.name, speed=speed,
+    out.update(text=text, labels=list(loaded.labels), model=loaded.name, runtime=loaded.runtime, speed=speed,
                notice=truncation_notice(pred, loaded.model.config.max_length))
     return out
 

@@ -183,7 +183,7 @@ class HowPanel(Panel):
 
 def text_panel(model: LoadedModel, run: TextRun, speed: float, show_skipped: bool) -> TextPanel:
     view = text_view(model, run, speed)
-    return TextPanel(text_result_html(run, view, model.model.device.type.upper()),
+    return TextPanel(text_result_html(run, view, f"{model.model.device.type.upper()}, {model.runtime}"),
                      charts.layer_probs_chart(view, run.labels, show_skipped),
                      charts.uncertainty_chart(view, show_skipped, model.model.config.exit_criterion))
 

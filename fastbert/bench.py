@@ -8,7 +8,9 @@ the wall-clock speedup against three references timed in the same run:
       length-sorted, pre-tokenized batches: what a user would otherwise run;
   (c) the transformers `pipeline("text-classification")` on that plain model (texts in, labels
       out; its time includes its own tokenization, so it is compared with FastBERT's model time
-      plus tokenization time).
+      plus tokenization time);
+  (d) the full model as one ONNX Runtime graph, and (e) FastBERT on ONNX Runtime at every speed
+      (`fastbert.bench_ort`; skipped without onnxruntime).
 
 Method: the model is timed on pre-tokenized, pre-collated batches; tokenization and collation are
 timed on their own. All configurations of one (workload, batch size) run round-robin, once per
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -52,6 +55,11 @@ TARGET_RATIO_B1 = 0.85  # wall-clock / FLOPs speedup at speed 0.5, batch 1, at l
 TARGET_RATIO_B32 = 0.75  # the same, batch 32 (CPU)
 TARGET_RATIO_B32_GPU = 0.60  # the same, batch 32, on a GPU
 TARGET_APP_P50_MS = 60.0  # server-side /classify p50
+# On ONNX Runtime: (e) at speed 0.5 at least this many times faster than (d), by batch size;
+# (e) at speed 0 at most this much slower than (d); the app's /classify p50 when it runs on ORT.
+TARGET_ORT_SPEEDUP = {1: 2.5, 32: 2.3}
+TARGET_ORT_OVERHEAD = 1.15
+TARGET_APP_P50_MS_ORT = 8.0
 
 
 @dataclass
@@ -72,6 +80,7 @@ class BenchConfig:
     threads: int = 2
     device: str = "cpu"
     pipeline: bool = True
+    onnxruntime: bool = True  # references (d) and (e)
     app: bool = True
     app_requests: int = 50
     app_clients: int = 16
@@ -109,6 +118,8 @@ class SpeedRow:
     vs_plain: float  # (b) time / this time
     vs_pipeline: float | None  # (c) time / (this time + tokenization time)
     exit_mismatches: int  # timed run's exits that differ from fastbert.evaluate's (expected 0)
+    ort_ms: float | None = None  # (e) at this speed, ms per sample
+    vs_ort_full: float | None = None  # (d) time / (e) time
 
     @property
     def wall_over_flops(self) -> float:
@@ -131,6 +142,7 @@ class GroupResult:
     pipeline_ms: float | None  # reference (c), per sample, tokenization included
     repeats: dict[str, int]
     rows: list[SpeedRow]
+    ort_full_ms: float | None = None  # reference (d), per sample
 
     def row(self, speed: float) -> SpeedRow:
         return next(r for r in self.rows if r.speed == speed)
@@ -341,8 +353,14 @@ def pipeline_inputs(texts: Sequence) -> list:
     return [{"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else t for t in texts]
 
 
+def _ort_speed(model, runner, chunks, speed, criterion, bs) -> list:
+    """(e): what `predict` runs on ONNX Runtime (the loop's torch work on one thread)."""
+    with runner.loop_threads():
+        return [adaptive_forward(model, *c, speed, criterion, bs, runner=runner) for c in chunks]
+
+
 # ----- one group -----------------------------------------------------------------------------
-def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) -> GroupResult:
+def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, ort=None) -> GroupResult:
     """Time every configuration of one workload round-robin and summarise them."""
     texts, bs, n = work.data.texts, work.batch_size, len(work.data)
     criterion = get_criterion(model.config.exit_criterion, model.config.patience)
@@ -371,6 +389,10 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) 
         inputs = pipeline_inputs(texts)
         max_length = model.config.max_length
         runs["pipeline"] = lambda: pipe(inputs, batch_size=bs, truncation=True, max_length=max_length)
+    if ort is not None:
+        runs["ort full"] = ort.full_run(batches)
+        for s in cfg.speeds:
+            runs[f"ort speed {s:g}"] = partial(_ort_speed, model, ort.runner, chunks, s, criterion, bs)
     runs["tokenize"] = lambda: model.tokenize(texts)
     runs["collate"] = lambda: [model.collate(enc, rows) for rows in model.batch_order(enc, bs)]
     log(f"  {work.name}, batch {bs}: {len(runs)} configurations round-robin ...")
@@ -393,10 +415,11 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print) 
             flops_speedup=summary.flops_speedup, ms_per_sample=own, repeats=len(times[name]),
             vs_speed0=paired_ratio(times, "speed 0", name), vs_plain=paired_ratio(times, "plain", name),
             vs_pipeline=None if pipe is None else paired_ratio(times, "pipeline", [name, "tokenize"]),
-            exit_mismatches=mismatches))
+            exit_mismatches=mismatches, ort_ms=ms.get("ort " + name),
+            vs_ort_full=None if ort is None else paired_ratio(times, "ort full", "ort " + name)))
     mean_tokens = float(outputs.num_tokens.double().mean())
     return GroupResult(work.name, bs, n, mean_tokens, ms["tokenize"], ms["collate"], ms["plain"],
-                       ms.get("pipeline"), {k: len(v) for k, v in times.items()}, rows)
+                       ms.get("pipeline"), {k: len(v) for k, v in times.items()}, rows, ms.get("ort full"))
 
 
 # ----- machine, app, report ------------------------------------------------------------------
@@ -467,6 +490,11 @@ def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
     data = load_dataset(cfg.data) if cfg.data else None
     hf = plain_classifier(model)
     pipe = text_pipeline(model, hf) if cfg.pipeline else None
+    ort = None
+    if cfg.onnxruntime:
+        from .bench_ort import build_contenders
+
+        ort = build_contenders(model, cfg.threads, log)
     notes = [
         "(b) and (c) share FastBERT's encoder weights but have the standard untrained pooler + linear "
         "head: they are timing references; their accuracy is not reported.",
@@ -485,7 +513,13 @@ def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
     if data is not None and any(b > 1 for b in cfg.batch_sizes) and 0 < cfg.data_samples < len(data):
         notes.append(f"Batch sizes above 1 on the data file run on {cfg.data_samples} evenly spaced rows of "
                      f"{len(data)}.")
-    groups = [measure_group(model, hf, pipe, w, cfg, log) for w in build_workloads(cfg, model, data)]
+    if ort is not None:
+        notes.append("(d) and (e) run on ONNX Runtime "
+                     f"{__import__('onnxruntime').__version__}, CPU provider, {ort.runner.options.threads or cfg.threads} "
+                     "intra-op threads per session, spinning off, graph optimisation 'all'; (d) is one graph "
+                     "(all layers, the teacher, softmax), (e) one session per segment. × vs (d) is (d)'s time / "
+                     "(e)'s, paired by round.")
+    groups = [measure_group(model, hf, pipe, w, cfg, log, ort) for w in build_workloads(cfg, model, data)]
     if any(r.exit_mismatches for g in groups for r in g.rows):
         notes.append("Some timed exits differ from fastbert.evaluate's decisions (see exit_mismatches in "
                      "the JSON): batched float differences at the threshold.")
@@ -501,26 +535,28 @@ def _f(x, fmt="{:.2f}", none="–") -> str:
 def results_table(groups: Sequence[GroupResult]) -> str:
     """One markdown row per (workload, batch size, speed)."""
     out = ["| workload | batch | speed | accuracy | mean exit layer | FLOPs speedup | ms / sample | "
-           "× vs (a) speed 0 | × vs (b) plain | × vs (c) pipeline | wall / FLOPs |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "× vs (a) speed 0 | × vs (b) plain | × vs (c) pipeline | wall / FLOPs | (e) ORT ms / sample | "
+           "(e) × vs (d) ORT full |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for g in groups:
         for r in g.rows:
             acc = None if r.accuracy is None else 100 * r.accuracy
             out.append(f"| {g.workload} | {g.batch_size} | {r.speed:g} | {_f(acc, '{:.2f}%')} | "
                        f"{r.mean_exit_layer:.2f} | {r.flops_speedup:.2f}× | {r.ms_per_sample:.2f} | "
                        f"{r.vs_speed0:.2f}× | {r.vs_plain:.2f}× | {_f(r.vs_pipeline, '{:.2f}×')} | "
-                       f"{100 * r.wall_over_flops:.0f}% |")
+                       f"{100 * r.wall_over_flops:.0f}% | {_f(r.ort_ms)} | {_f(r.vs_ort_full, '{:.2f}×')} |")
     return "\n".join(out)
 
 
 def references_table(groups: Sequence[GroupResult]) -> str:
     out = ["| workload | batch | samples | mean tokens | tokenize ms / sample | collate ms / sample | "
-           "(b) plain ms / sample | (c) pipeline ms / sample | speed 0 / (b) | repeats (min–max) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "(b) plain ms / sample | (c) pipeline ms / sample | (d) ORT full ms / sample | speed 0 / (b) | "
+           "repeats (min–max) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for g in groups:
         reps = g.repeats.values()
         out.append(f"| {g.workload} | {g.batch_size} | {g.samples} | {g.mean_tokens:.1f} | {g.tokenize_ms:.3f} | "
-                   f"{g.collate_ms:.3f} | {g.plain_ms:.2f} | {_f(g.pipeline_ms)} | "
+                   f"{g.collate_ms:.3f} | {g.plain_ms:.2f} | {_f(g.pipeline_ms)} | {_f(g.ort_full_ms)} | "
                    f"{100 * g.speed0_over_plain:.0f}% | {min(reps)}–{max(reps)} |")
     return "\n".join(out)
 
@@ -539,18 +575,38 @@ def target_checks(result: BenchResult) -> list[tuple[str, str, bool | None]]:
             checks.append((f"batch {g.batch_size}, speed {TARGET_SPEED:g}: wall-clock ≥ {100 * limit:.0f}% of FLOPs speedup",
                            f"{r.vs_plain:.2f}× of {r.flops_speedup:.2f}× = {100 * r.wall_over_flops:.0f}%",
                            r.wall_over_flops >= limit))
+        checks += _ort_checks(g)
     app = result.app or {}
-    if "single" in app:
+    if "single" in app and app.get("runtime") == "onnxruntime":
+        p50 = app["single"]["server_ms"]["p50"]
+        checks.append((f"/classify p50 at most {TARGET_APP_P50_MS_ORT:.0f} ms server-side (app on onnxruntime)",
+                       f"{p50:.1f} ms", p50 <= TARGET_APP_P50_MS_ORT))
+    elif "single" in app:
         p50 = app["single"]["server_ms"]["p50"]
         checks.append((f"/classify p50 under {TARGET_APP_P50_MS:.0f} ms server-side", f"{p50:.1f} ms",
                        p50 < TARGET_APP_P50_MS))
     return checks
 
 
+def _ort_checks(g: GroupResult) -> list[tuple[str, str, bool]]:
+    rows = {r.speed: r for r in g.rows if r.vs_ort_full is not None}
+    checks = []
+    if 0.0 in rows:
+        over = 1.0 / rows[0.0].vs_ort_full
+        checks.append((f"(e) speed 0 at most {100 * (TARGET_ORT_OVERHEAD - 1):.0f}% slower than (d) ORT full, "
+                       f"batch {g.batch_size}", f"{100 * (over - 1):+.1f}%", over <= TARGET_ORT_OVERHEAD))
+    if TARGET_SPEED in rows and g.batch_size in TARGET_ORT_SPEEDUP:
+        limit, r = TARGET_ORT_SPEEDUP[g.batch_size], rows[TARGET_SPEED]
+        checks.append((f"(e) batch {g.batch_size}, speed {TARGET_SPEED:g}: at least {limit:g}× faster than (d)",
+                       f"{r.vs_ort_full:.2f}×", r.vs_ort_full >= limit))
+    return checks
+
+
 def app_table(app: dict) -> str:
     if "error" in app:
         return f"The app benchmark failed: {' '.join(app['error'])}"
-    out = [f"- Model: `{app['model']}`; app threads: {app.get('threads', 'default')}.",
+    out = [f"- Model: `{app['model']}`; app threads: {app.get('threads', 'default')}; "
+           f"runtime: {app.get('runtime', 'pytorch')}.",
            f"- Cold start (process launch to first `/classify` answer): {app['cold_start_s']:.1f} s "
            f"(HTTP up after {app['http_up_s']:.1f} s).",
            f"- Peak resident memory (VmHWM): {app['vmhwm_after_first_answer_mb']:.0f} MB with the model loaded "
@@ -621,6 +677,7 @@ def explicit_command(cfg: BenchConfig, out: str | None, json_path: str | None) -
              "--b1-samples", str(cfg.b1_samples), "--data-samples", str(cfg.data_samples), "--synthetic-samples", str(cfg.synthetic_samples),
              "--threads", str(cfg.threads), "--device", cfg.device]
     parts += [] if cfg.pipeline else ["--no-pipeline"]
+    parts += [] if cfg.onnxruntime else ["--no-onnxruntime"]
     parts += ["--app-requests", str(cfg.app_requests), "--app-clients", str(cfg.app_clients)] if cfg.app else ["--no-app"]
     parts += ["--out", out or ""] + (["--json", json_path] if json_path else [])
     return shlex.join(parts)
@@ -631,7 +688,8 @@ def cmd_bench(args) -> int:
                       lengths=_ints(args.lengths), speeds=_floats(args.speeds), batch_sizes=_ints(args.batch_sizes),
                       repeats=args.repeats, min_repeats=args.min_repeats, seconds_per_config=args.seconds_per_config,
                       b1_samples=args.b1_samples, data_samples=args.data_samples, synthetic_samples=args.synthetic_samples, threads=args.threads,
-                      device=args.device, pipeline=not args.no_pipeline, app=not args.no_app,
+                      device=args.device, pipeline=not args.no_pipeline, onnxruntime=not args.no_onnxruntime,
+                      app=not args.no_app,
                       app_requests=args.app_requests, app_clients=args.app_clients)
     if not Path(cfg.model).is_dir():
         raise FileNotFoundError(f"{cfg.model}: no such model directory (train it, or pass --model)")
@@ -670,6 +728,7 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-pipeline", action="store_true", help="skip reference (c)")
+    p.add_argument("--no-onnxruntime", action="store_true", help="skip references (d) and (e)")
     p.add_argument("--no-app", action="store_true", help="skip the app (cold start, latency, memory)")
     p.add_argument("--app-requests", type=int, default=50)
     p.add_argument("--app-clients", type=int, default=16)

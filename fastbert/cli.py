@@ -109,7 +109,7 @@ def cmd_eval(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = FastBert.from_pretrained(args.model)
+    model = FastBert.from_pretrained(args.model, runtime=args.runtime)
     data = load_dataset(args.data, **_columns(args))
     calibrated = not args.no_calibration
     speed = args.speed
@@ -121,6 +121,17 @@ def cmd_eval(args) -> int:
     else:
         for k, v in result.to_dict().items():
             print(f"{k:>22}: {v}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .model import FastBert
+    from .onnx_export import export_segments
+
+    model = FastBert.from_pretrained(args.model)
+    out = Path(args.out) if args.out else Path(args.model) / "onnx"
+    manifest = export_segments(model, out, optimize=args.fusions)
+    print(f"wrote {manifest.num_layers} layer segments and the embeddings to {out} (key {manifest.key})")
     return 0
 
 
@@ -195,9 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-calibration", action="store_true", help="ignore the temperatures (the paper's exits)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--runtime", default="pytorch", choices=["pytorch", "onnxruntime"])
     p.add_argument("--json", action="store_true")
     _data_args(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="write the model as ONNX segments (embeddings, layer + classifier)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", default=None, help="default: MODEL/onnx (read by from_pretrained(..., runtime='onnxruntime'))")
+    p.add_argument("--fusions", action="store_true", help="apply onnxruntime.transformers' BERT fusions")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("flops", help="FLOPs of a layer, a classifier and the full model")
     g = p.add_mutually_exclusive_group(required=True)

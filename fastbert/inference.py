@@ -7,6 +7,7 @@ and each batch is cut to its longest real sequence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
@@ -29,6 +30,61 @@ class BatchTrace:
         """(B, C) probabilities of each sample's exit layer."""
         idx = (self.exit_layer - 1).to(self.layer_probs.device)
         return self.layer_probs[idx, torch.arange(idx.numel(), device=idx.device)]
+
+
+class LayerStep(NamedTuple):
+    """What one layer step returns: the layer's output (b, T, H) and its classifier's
+    probabilities (b, C)."""
+
+    hidden: torch.Tensor
+    probs: torch.Tensor
+
+
+class LayerRunner(Protocol):
+    """The per-layer step of the early-exit loop, whichever runtime computes it.
+
+    The loop (`adaptive_forward`, `full_forward`) decides exits, shrinks and regroups batches
+    and trims padding on torch tensors; a runner only turns token ids into embeddings and runs
+    layer `index` followed by its classifier and softmax. `TorchRunner` runs the model's own
+    modules; `fastbert.ort_runtime.OrtRunner` runs exported ONNX segments.
+    """
+
+    num_layers: int
+
+    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, H) embeddings."""
+
+    def layer_mask(self, hidden: torch.Tensor, mask: torch.Tensor, padded: bool) -> Any:
+        """What `step` needs of a group's (B, T) attention mask; built once per group."""
+
+    def step(self, index: int, hidden: torch.Tensor, mask: torch.Tensor, padded: bool,
+             layer_mask: Any, temperature: float | None = None) -> LayerStep:
+        """Layer `index` (0-based) and the softmax of its classifier's logits / `temperature`
+        (None: 1, the uncalibrated probabilities)."""
+
+
+class TorchRunner:
+    """The model's own modules: the lean layer path and the fused classifiers."""
+
+    def __init__(self, model):
+        self.encoder, self.classifiers, self.num_layers = model.encoder, model.classifiers, model.num_layers
+
+    def embed(self, input_ids, token_type_ids):
+        return self.encoder.embed(input_ids, token_type_ids)
+
+    def layer_mask(self, hidden, mask, padded):
+        return self.encoder.layer_mask(hidden, mask, padded)
+
+    def step(self, index, hidden, mask, padded, layer_mask, temperature=None) -> LayerStep:
+        hidden = self.encoder.run_layer(index, hidden, mask, layer_mask)
+        logits = self.classifiers[index](hidden, mask if padded else None)
+        return LayerStep(hidden, (logits if temperature is None else logits / temperature).softmax(-1))
+
+
+def _runner(model, runner: LayerRunner | None) -> LayerRunner:
+    if runner is not None:
+        return runner
+    return model.layer_runner() if hasattr(model, "layer_runner") else TorchRunner(model)
 
 
 def _trim(hidden, mask):
@@ -115,7 +171,8 @@ def _regroup(pieces: list[_Group], batch_size: int) -> list[_Group]:
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
                      criterion: ExitCriterion, batch_size: int | None = None,
-                     temperatures: list[float] | None = None) -> BatchTrace:
+                     temperatures: list[float] | None = None,
+                     runner: LayerRunner | None = None) -> BatchTrace:
     """Run samples with early exit; a sample stops at the first layer whose criterion fires.
 
     The samples run each layer in groups of at most `batch_size` (all together when None).
@@ -125,9 +182,10 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     group holds similar lengths; every group is cut to its longest sequence. A group's attention
     mask is built once, and not at all when nothing is padded (always so at batch size 1). The
     per-layer record is assembled once at the end. `temperatures` (one per layer, or None for
-    the uncalibrated model) divide each classifier's logits before the softmax.
+    the uncalibrated model) divide each classifier's logits before the softmax. `runner`
+    computes each layer (by default the model's own: `model.layer_runner()`, see `LayerRunner`).
     """
-    enc, L = model.encoder, model.num_layers
+    run, L = _runner(model, runner), model.num_layers
     B, device = input_ids.size(0), input_ids.device
     bs = min(batch_size or B, B)
     exit_layer = torch.full((B,), L, dtype=torch.long)
@@ -135,17 +193,16 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     groups = []
     for a in range(0, B, bs):
         types = None if token_type_ids is None else token_type_ids[a:a + bs]
-        hidden, mask, padded = _trim(enc.embed(input_ids[a:a + bs], types), attention_mask[a:a + bs])
+        hidden, mask, padded = _trim(run.embed(input_ids[a:a + bs], types), attention_mask[a:a + bs])
         rows = None if bs == B else torch.arange(a, min(a + bs, B), device=device)
         groups.append(_Group(rows, hidden, mask, padded, None))
     for i in range(L):
         survivors = []
         for g in groups:
             if g.layer_mask is ...:
-                g.layer_mask = enc.layer_mask(g.hidden, g.mask, g.padded)
-            g.hidden = enc.run_layer(i, g.hidden, g.mask, g.layer_mask)
-            logits = model.classifiers[i](g.hidden, g.mask if g.padded else None)  # (b, C)
-            probs = (logits if temperatures is None else logits / temperatures[i]).softmax(-1)
+                g.layer_mask = run.layer_mask(g.hidden, g.mask, g.padded)
+            g.hidden, probs = run.step(i, g.hidden, g.mask, g.padded, g.layer_mask,
+                                       None if temperatures is None else temperatures[i])  # probs (b, C)
             runs.append((i, g.rows, probs))
             if i == L - 1:
                 continue
@@ -175,18 +232,18 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
 
 @torch.inference_mode()
 def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
-                 criterion: ExitCriterion, temperatures: list[float] | None = None) -> BatchTrace:
+                 criterion: ExitCriterion, temperatures: list[float] | None = None,
+                 runner: LayerRunner | None = None) -> BatchTrace:
     """Run every layer and classifier for every sample, then take the same exit decision.
 
     Used to show what skipped layers would have said, and to sweep speeds without re-running.
     """
-    enc = model.encoder
-    hidden, mask, padded = _trim(enc.embed(input_ids, token_type_ids), attention_mask)
-    layer_mask = enc.layer_mask(hidden, mask, padded)
+    run = _runner(model, runner)
+    hidden, mask, padded = _trim(run.embed(input_ids, token_type_ids), attention_mask)
+    layer_mask = run.layer_mask(hidden, mask, padded)
     probs = []
     for i in range(model.num_layers):
-        hidden = enc.run_layer(i, hidden, mask, layer_mask)
-        logits = model.classifiers[i](hidden, mask if padded else None)
-        probs.append((logits if temperatures is None else logits / temperatures[i]).softmax(-1))
+        hidden, p = run.step(i, hidden, mask, padded, layer_mask, None if temperatures is None else temperatures[i])
+        probs.append(p)
     layer_probs = torch.stack(probs).float().cpu()  # (L, B, C)
     return BatchTrace(decide_exits(layer_probs, speed, criterion), layer_probs, normalized_entropy(layer_probs))

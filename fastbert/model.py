@@ -2,6 +2,7 @@
 classifier on every other layer (Liu et al., ACL 2020)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import threading
@@ -17,7 +18,7 @@ from .calibration import Curve, CurvePoint
 from .config import FastBertConfig
 from .encoding import TextEncoder
 from .flops import CostModel, build_cost_model
-from .inference import BatchTrace, adaptive_forward, full_forward
+from .inference import BatchTrace, LayerRunner, TorchRunner, adaptive_forward, full_forward
 from .outputs import FastBertOutput, Prediction
 from .uncertainty import ExitCriterion, get_criterion
 from .weight_cache import clear
@@ -36,6 +37,7 @@ def check_run_args(speed, batch_size) -> None:
         raise ValueError(f"speed must be a number from 0 (every layer) to 1 (earliest exit), got {speed!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+RUNTIMES = ("pytorch", "onnxruntime")
 
 
 class FastBert(nn.Module):
@@ -60,6 +62,7 @@ class FastBert(nn.Module):
             raise ValueError(f"temperatures: one per layer ({encoder.num_layers}), got {len(config.temperatures)}")
         self._cost: CostModel | None = None
         self.curve: Curve | None = None  # speed -> speedup / accuracy, from `calibrate`
+        self._ort = None  # an OrtRunner while the runtime is onnxruntime
 
     # ----- construction -------------------------------------------------------------------
     @classmethod
@@ -121,6 +124,33 @@ class FastBert(nn.Module):
     def _apply(self, fn, recurse=True):
         clear(self)
         return super()._apply(fn, recurse)
+
+    # ----- runtime -------------------------------------------------------------------------
+    @property
+    def runtime(self) -> str:
+        """Which runtime `predict` runs the layers on: "pytorch" or "onnxruntime"."""
+        return "pytorch" if self._ort is None else "onnxruntime"
+
+    def set_runtime(self, runtime: str, onnx_dir: str | Path | None = None, cache: str | Path | None = None,
+                    options=None) -> "FastBert":
+        """Run inference on "pytorch" (the modules) or "onnxruntime" (exported segments, see
+        `fastbert.ort_runtime.load_runner`: read from `onnx_dir` when it holds this model's
+        export, else from the cache, exported there on first use). The ONNX segments are a
+        snapshot of the weights: call again after changing them. Raises ImportError without
+        onnxruntime. Example: `model.set_runtime("onnxruntime").predict("a fine film")`."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        if runtime == "pytorch":
+            self._ort = None
+        else:
+            from .ort_runtime import load_runner
+
+            self._ort = load_runner(self, onnx_dir, cache, options)
+        return self
+
+    def layer_runner(self) -> LayerRunner:
+        """What computes each layer step in `predict` (see `fastbert.inference.LayerRunner`)."""
+        return TorchRunner(self) if self._ort is None else self._ort
 
     # ----- training-time forward -----------------------------------------------------------
     def hidden_states(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
@@ -227,12 +257,17 @@ class FastBert(nn.Module):
 
         # compute_all runs every layer for every sample: nothing to regroup, batch by batch.
         chunks = self.batch_order(enc, batch_size, pool=1 if compute_all else None)
+        # eval() and train() walk every sub-module (about 1 ms at batch size 1): only when needed.
+        switch = any(m.training for m in self.modules())
         was_training = self.training
-        self.eval()
+        if switch:
+            self.eval()
         try:
-            traces = [run(rows) for rows in chunks]
+            with contextlib.nullcontext() if self._ort is None else self._ort.loop_threads():
+                traces = [run(rows) for rows in chunks]
         finally:
-            self.train(was_training)
+            if switch:
+                self.train(was_training)
         return enc, traces, chunks
 
     def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
@@ -320,11 +355,21 @@ class FastBert(nn.Module):
         save_checkpoint(self, Path(directory), dtype, base_weights, metadata)
 
     @classmethod
-    def from_pretrained(cls, directory_or_hub_id: str | Path) -> "FastBert":
-        """Load a saved model; strict: missing, unexpected or mis-shaped weights are errors."""
-        from .checkpoint import load_checkpoint
+    def from_pretrained(cls, directory_or_hub_id: str | Path, runtime: str = "pytorch", **runtime_options) -> "FastBert":
+        """Load a saved model; strict: missing, unexpected or mis-shaped weights are errors.
 
-        return load_checkpoint(cls, directory_or_hub_id)
+        runtime="onnxruntime": inference on ONNX Runtime (see `set_runtime`; its ONNX segments
+        are read from the directory's `onnx/` folder when they were exported from these weights).
+        """
+        from .checkpoint import load_checkpoint, resolve_model_dir
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        model = load_checkpoint(cls, directory_or_hub_id)
+        if runtime == "onnxruntime":
+            runtime_options.setdefault("onnx_dir", resolve_model_dir(directory_or_hub_id) / "onnx")
+            model.set_runtime(runtime, **runtime_options)
+        return model
 
     def metadata(self) -> dict:
         """The `training.json` saved beside the model, if any (how it was made, its scores)."""

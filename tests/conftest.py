@@ -25,6 +25,19 @@ def one_thread():
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """ONNX exports made by tests (the app loads its models on ONNX Runtime) go to a temporary
+    cache, not the user's."""
+    old = os.environ.get("FASTBERT_ONNX_CACHE")
+    os.environ["FASTBERT_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FASTBERT_ONNX_CACHE", None)
+    else:
+        os.environ["FASTBERT_ONNX_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def model(tmp_path_factory):
     """The seeded tiny random FastBERT (3 layers, 2 labels)."""
