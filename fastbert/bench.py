@@ -81,6 +81,7 @@ class BenchConfig:
     device: str = "cpu"
     pipeline: bool = True
     onnxruntime: bool = True  # references (d) and (e)
+    calibrated: bool = True  # False: the paper's exits (the model's temperatures ignored)
     app: bool = True
     app_requests: int = 50
     app_clients: int = 16
@@ -353,10 +354,10 @@ def pipeline_inputs(texts: Sequence) -> list:
     return [{"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else t for t in texts]
 
 
-def _ort_speed(model, runner, chunks, speed, criterion, bs) -> list:
+def _ort_speed(model, runner, chunks, speed, criterion, bs, temps) -> list:
     """(e): what `predict` runs on ONNX Runtime (the loop's torch work on one thread)."""
     with runner.loop_threads():
-        return [adaptive_forward(model, *c, speed, criterion, bs, runner=runner) for c in chunks]
+        return [adaptive_forward(model, *c, speed, criterion, bs, temps, runner=runner) for c in chunks]
 
 
 # ----- one group -----------------------------------------------------------------------------
@@ -364,6 +365,8 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, 
     """Time every configuration of one workload round-robin and summarise them."""
     texts, bs, n = work.data.texts, work.batch_size, len(work.data)
     criterion = get_criterion(model.config.exit_criterion, model.config.patience)
+    # Timed runs take the exits that the reported accuracy and FLOPs come from.
+    temps = model.config.temperatures if cfg.calibrated else None
     enc = model.tokenize(texts)
     # The plain model runs length-sorted batches; FastBERT runs chunks of such batches as
     # `predict` does (the survivors regrouped between layers).
@@ -380,7 +383,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, 
 
     def fastbert_run(speed):
         def run():
-            last[f"speed {speed:g}"] = [adaptive_forward(model, *c, speed, criterion, bs) for c in chunks]
+            last[f"speed {speed:g}"] = [adaptive_forward(model, *c, speed, criterion, bs, temps) for c in chunks]
         return run
 
     runs: dict[str, Callable[[], object]] = {f"speed {s:g}": fastbert_run(s) for s in cfg.speeds}
@@ -392,7 +395,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, 
     if ort is not None:
         runs["ort full"] = ort.full_run(batches)
         for s in cfg.speeds:
-            runs[f"ort speed {s:g}"] = partial(_ort_speed, model, ort.runner, chunks, s, criterion, bs)
+            runs[f"ort speed {s:g}"] = partial(_ort_speed, model, ort.runner, chunks, s, criterion, bs, temps)
     runs["tokenize"] = lambda: model.tokenize(texts)
     runs["collate"] = lambda: [model.collate(enc, rows) for rows in model.batch_order(enc, bs)]
     log(f"  {work.name}, batch {bs}: {len(runs)} configurations round-robin ...")
@@ -400,7 +403,7 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, 
     ms = {name: 1000.0 * median(t) / n for name, t in times.items()}
 
     # Accuracy, exits and FLOPs come from the library, from one all-layers pass.
-    outputs = all_layer_outputs(model, work.data)
+    outputs = all_layer_outputs(model, work.data, calibrated=cfg.calibrated)
     summaries = sweep(model, outputs, cfg.speeds, criterion)
     rows = []
     for s, summary in zip(cfg.speeds, summaries):
@@ -678,6 +681,7 @@ def explicit_command(cfg: BenchConfig, out: str | None, json_path: str | None) -
              "--threads", str(cfg.threads), "--device", cfg.device]
     parts += [] if cfg.pipeline else ["--no-pipeline"]
     parts += [] if cfg.onnxruntime else ["--no-onnxruntime"]
+    parts += [] if cfg.calibrated else ["--no-calibration"]
     parts += ["--app-requests", str(cfg.app_requests), "--app-clients", str(cfg.app_clients)] if cfg.app else ["--no-app"]
     parts += ["--out", out or ""] + (["--json", json_path] if json_path else [])
     return shlex.join(parts)
@@ -689,6 +693,7 @@ def cmd_bench(args) -> int:
                       repeats=args.repeats, min_repeats=args.min_repeats, seconds_per_config=args.seconds_per_config,
                       b1_samples=args.b1_samples, data_samples=args.data_samples, synthetic_samples=args.synthetic_samples, threads=args.threads,
                       device=args.device, pipeline=not args.no_pipeline, onnxruntime=not args.no_onnxruntime,
+                      calibrated=not args.no_calibration,
                       app=not args.no_app,
                       app_requests=args.app_requests, app_clients=args.app_clients)
     if not Path(cfg.model).is_dir():
@@ -729,6 +734,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-pipeline", action="store_true", help="skip reference (c)")
     p.add_argument("--no-onnxruntime", action="store_true", help="skip references (d) and (e)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="the paper's exits: ignore the model's temperatures (timed and reported alike)")
     p.add_argument("--no-app", action="store_true", help="skip the app (cold start, latency, memory)")
     p.add_argument("--app-requests", type=int, default=50)
     p.add_argument("--app-clients", type=int, default=16)

@@ -15,6 +15,7 @@ from fastbert.bench import (BenchConfig, BenchResult, GroupResult, SpeedRow, Wor
                             evenly_spaced, interleaved, measure_group, median, paired_ratio, plain_classifier, plan_repeats,
                             references_table, results_table, synthetic_texts, target_checks, text_pipeline)
 from fastbert.data import TextDataset
+from fastbert.evaluate import all_layer_outputs, sweep
 from tiny import WORDS, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,3 +235,21 @@ def test_paired_ratio_divides_within_rounds_and_skips_missing_ones():
     assert paired_ratio(times, "slow", "fast") == 2.0
     assert paired_ratio(times, "few", "fast") == 4.0  # only the round both ran
     assert paired_ratio(times, "slow", ["fast", "tok"]) == 1.0  # a sum of runs on one side
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_timed_runs_take_the_reported_exits_on_a_calibrated_model(tmp_path, texts, calibrated):
+    """With temperatures set, the timed runs and the reported figures use the same exits, both
+    calibrated (the default) or both the paper's (--no-calibration)."""
+    m = tiny_model(tmp_path)
+    m.config.temperatures = [100.0, 100.0, 1.0]  # students made unsure: the two readings exit differently
+    cfg = BenchConfig(model="unused", repeats=1, min_repeats=1, speeds=[0.0, 0.3, 0.6], onnxruntime=False,
+                      calibrated=calibrated)
+    group = measure_group(m, plain_classifier(m), None, Workload("tiny", _labeled(texts), 4), cfg, log=lambda s: None)
+    assert all(r.exit_mismatches == 0 for r in group.rows)
+    expected = [r.mean_exit_layer for r in sweep(m, all_layer_outputs(m, _labeled(texts), calibrated=calibrated),
+                                                 [0.0, 0.3, 0.6])]
+    other = [r.mean_exit_layer for r in sweep(m, all_layer_outputs(m, _labeled(texts), calibrated=not calibrated),
+                                              [0.0, 0.3, 0.6])]
+    assert [r.mean_exit_layer for r in group.rows] == pytest.approx(expected)
+    assert expected != pytest.approx(other)  # the test would see a run that ignored the setting
