@@ -36,14 +36,16 @@ def teacher(tmp_path_factory):
 def _batch_loss(student, teacher, cache, rows, cfg):
     ids, mask, types = teacher.collate(cache.enc, rows)
     out = student(ids, mask, types, heads="all")
-    return distillation_loss(out.layer_logits, cache.log_probs[:, rows], cache.labels[rows], cfg.method, cfg.weights)
+    return distillation_loss(out.layer_logits, cache.logits[:, rows], cache.labels[rows], cfg.method, cfg.weights,
+                             cfg.space)
 
 
+@pytest.mark.parametrize("space", ["logits", "probs"])
 @pytest.mark.parametrize("kind,method", [("bert", "ukd-il"), ("bert", "ukd-cg"), ("bilstm", "ukd-ca"),
                                          ("gated-cnn", "ukd-ca"), ("bert", "kd")])
-def test_a_distillation_step_lowers_the_loss(teacher, kind, method):
+def test_a_distillation_step_lowers_the_loss(teacher, kind, method, space):
     cache = teacher_outputs(teacher, _data(16))
-    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16)
+    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16, space=space)
     student = build_student(teacher, cfg)  # eval mode: no dropout noise in the comparison
     rows = list(range(16))
     params = [p for p in student.parameters() if p.requires_grad]
@@ -58,11 +60,12 @@ def test_a_distillation_step_lowers_the_loss(teacher, kind, method):
     assert all(torch.equal(a, b) for a, b in zip(teacher_before, teacher.parameters()))
 
 
+@pytest.mark.parametrize("space", ["logits", "probs"])
 @pytest.mark.parametrize("kind,method", [("bert", "ukd-il"), ("bilstm", "ukd-ca"), ("gated-cnn", "ukd-ca"),
                                          ("bert", "ukd-cg")])
-def test_universal_kd_gradients_reach_the_student_layers_and_pseudo_classifiers(teacher, kind, method):
+def test_universal_kd_gradients_reach_the_student_layers_and_pseudo_classifiers(teacher, kind, method, space):
     cache = teacher_outputs(teacher, _data(8))
-    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16,
+    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16, space=space,
                         weights=DistillWeights(alpha=0.0, beta=0.0, gamma=1.0))  # L_univ alone
     student = build_student(teacher, cfg)
     teacher.zero_grad(set_to_none=True)
@@ -98,12 +101,14 @@ def test_teacher_outputs_cache_round_trip(teacher, tmp_path):
     fresh = teacher_outputs(teacher, data, tmp_path / "t.pt")
     assert (tmp_path / "t.pt").is_file()
     cached = teacher_outputs(teacher, data, tmp_path / "t.pt")
-    assert torch.equal(fresh.log_probs, cached.log_probs) and torch.equal(fresh.labels, cached.labels)
-    # Each layer's log-probabilities are the teacher's own classifiers' on that text.
+    assert torch.equal(fresh.logits, cached.logits) and torch.equal(fresh.labels, cached.labels)
+    # Each layer's raw logits are the teacher's own classifiers' on that text (not log-probabilities:
+    # the logits reading of Universal-KD takes dot products of them).
     ids, mask, types = teacher.collate(fresh.enc, [3])
     with torch.no_grad():
-        direct = teacher(ids, mask, types).layer_logits[:, 0].log_softmax(-1)
-    assert torch.allclose(fresh.log_probs[:, 3], direct, atol=1e-5)
+        direct = teacher(ids, mask, types).layer_logits[:, 0]
+    assert torch.allclose(fresh.logits[:, 3], direct, atol=1e-5)
+    assert torch.allclose(fresh.log_probs[:, 3], direct.log_softmax(-1), atol=1e-5)
 
 
 def test_teacher_reference_scores(teacher):
@@ -135,6 +140,8 @@ def test_config_checks_name_the_field():
         DistillConfig(student="bert", method="ukd-il", layers=[3])
     with pytest.raises(ValueError, match="student"):
         DistillConfig(student="gpt")
+    with pytest.raises(ValueError, match="space"):
+        DistillConfig(student="bert", space="log-probs")
     assert DistillConfig(student="bilstm", method="kd").lr == 2e-3
 
 
