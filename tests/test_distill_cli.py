@@ -170,24 +170,42 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     assert summary.accuracy == pytest.approx(
         sum(p.label == y for p, y in zip(student.predict(_data(12, seed=1).texts, speed=0.0),
                                           _data(12, seed=1).raw_labels)) / 12)
-    report = tmp_path / "r" / "ukd.md"
-    assert main(common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--report-out", str(report),
-                          "--no-png"]) == 0
-    text = report.read_text()
-    for row in ("vanilla KD", "Universal-KD IL", "Universal-KD CG", "Universal-KD CA", "gated CNN", "BiLSTM"):
-        assert row in text
-    runs = json.loads((tmp_path / "r" / "ukd_runs.json").read_text())["runs"]
-    assert len(runs) == 10 * 2
-    assert (tmp_path / "r" / "ukd_lambda.html").is_file()
-    assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 2  # train subset and dev
-    assert "## Does Universal-KD beat vanilla KD here?" in text
-    assert "teacher cut after layer 2" in text and "FastBERT early exit, speed 0.5" in text
-    # Regenerating (from the saved runs) keeps the hand-written notes and gives the same table.
-    from fastbert.distill_cli import NOTES_BEGIN, NOTES_END
+    _check_study_and_report(common, tmp_path)
 
-    notes = f"{NOTES_BEGIN}\nwhat was checked\n{NOTES_END}"
+
+def _check_study_and_report(common, tmp_path):
+    """The study tunes T and gamma on held-out train rows at the first seed, reuses that seed's
+    chosen run, resumes without retraining, and the report lists what is missing."""
+    from demo.ukd_report import write_report
+
+    runs_path = tmp_path / "r" / "universal_kd_runs.json"
+    study = common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--runs-out", str(runs_path),
+                      "--val-size", "4", "--t-grid", "1,2", "--gamma-grid", "1,3", "--report-students", "bert,bilstm"]
+    assert main(study) == 0
+    state = json.loads(runs_path.read_text())
+    # seed 0: bert none + 2 T + 4 rows x 2 gamma; bilstm none + 2 T + 2 rows x 2 gamma; seed 1: 10 rows
+    assert len(state["runs"]) + len(state["tuning"]) == 11 + 7 + 10
+    assert len(state["runs"]) == 10 * 2 and len(state["rows"]) == 10
+    for key, chosen in state["chosen"].items():
+        tried = [r for r in state["runs"] + state["tuning"] if r["seed"] == 0 and
+                 "/".join([r["student"], r["method"]] + ([r["space"]] if r["method"].startswith("ukd-") else [])) == key]
+        assert max(r["val_accuracy"] for r in tried) == next(r["val_accuracy"] for r in tried if all(
+            r[k] == v for k, v in chosen.items()))
+    assert {r["space"] for r in state["runs"] if r["method"].startswith("ukd-")} == {"logits", "probs"}
+    assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 3  # train subset, dev, held-out rows
+    before = runs_path.read_text()
+    assert main(study) == 0 and runs_path.read_text().split('"command"')[1:] == before.split('"command"')[1:]
+    report = tmp_path / "r" / "universal_kd.md"
+    text = write_report(runs_path, report, png=False).read_text()
+    for row in ("vanilla KD", "Universal-KD IL", "Universal-KD CG", "Universal-KD CA", "BiLSTM", "logits", "probs"):
+        assert row in text
+    assert "20 of 20 planned runs finished" in text and (tmp_path / "r" / "universal_kd_lambda_logits.html").is_file()
+    assert "Universal-KD IL (logits) − vanilla KD" in text and "(n=2)" in text
+    # A partial study: the report says which runs are missing and shows no number for them.
+    state["runs"] = [r for r in state["runs"] if not (r["seed"] == 1 and r["student"] == "bilstm")]
+    runs_path.write_text(json.dumps(state))
+    notes = "<!-- notes: kept when the report is regenerated -->\nwhat was checked\n<!-- end of notes -->"
     report.write_text(text + notes + "\n")
-    assert main(common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--report-out", str(report),
-                          "--no-png", "--resume"]) == 0
-    again = report.read_text()
-    assert notes in again and again.split("Regenerate:")[0] == text.split("Regenerate:")[0]
+    partial = write_report(runs_path, report, png=False).read_text()
+    assert "16 of 20 planned runs finished" in partial and "bilstm / vanilla KD: seed 1" in partial
+    assert notes in partial
