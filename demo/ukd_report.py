@@ -185,8 +185,19 @@ def scale_section(report: dict, groups: dict) -> list[str]:
         peak = [statistics.fmean(c) for c in zip(*peaks)] if peaks else []
         lines.append(f"| {kind} / {METHOD_NAMES[method]} | {runs[0].get('space', 'probs')} | "
                      + " / ".join(f"{v:.2f}" for v in mean) + " | " + " / ".join(f"{v:.3f}" for v in peak) + " |")
-    return lines + ["", "(λ and its peak are measured in the row's reading; labels-only and vanilla-KD rows in the "
-                        "logits reading, as a diagnostic.)", ""]
+    lines += ["", "(λ and its peak are measured in the row's reading; labels-only and vanilla-KD rows in the "
+                  "logits reading, as a diagnostic.)", ""]
+    probe = report.get("scale_probe")
+    if probe:
+        lines += ["No training, only the formula on the teacher's dev logits: a stand-in student whose logits are "
+                  "the teacher's last layer times a scale c (it agrees with the teacher; only its scale changes). "
+                  "A temperature τ on the dot products is the same as c = 1/τ.", "",
+                  "| scale c | student logit norm | λ over teacher layers 1..N (dev mean) | per-sample peak of λ |",
+                  "|---|---|---|---|"]
+        lines += [f"| {p['scale']:g} | {p['student_logit_norm']:.2f} | " + " / ".join(f"{v:.3f}" for v in p["lambda"])
+                  + f" | {p['peak']:.3f} |" for p in probe]
+        lines.append("")
+    return lines
 
 
 def tuning_section(report: dict) -> list[str]:

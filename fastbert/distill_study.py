@@ -19,7 +19,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .distill_cli import RunResult, _config, _load, distil_one, save_bert_student, teacher_scores
+import torch
+
+from .distill import universal_kd_loss
+from .distill_cli import _config, _load, distil_one, save_bert_student, teacher_scores
 
 TUNING_ORDER = ("bilstm", "gated-cnn", "bert")  # cheapest students first: early results for all kinds
 
@@ -95,6 +98,7 @@ class Study:
         if self.loaded.val is None:
             raise ValueError("--val-size: the study tunes on a held-out slice of train; give it some rows")
         self.tscores = teacher_scores(self.loaded.teacher, self.loaded.dev)
+        self.probe = scale_probe(self.loaded.dev.logits)
         self.runs: list[dict] = []
         self.chosen: dict = {}
         if self.path.is_file():  # resume
@@ -147,12 +151,26 @@ class Study:
             .double().mean().item(),
             "rows": [r.key for r in study_rows(a.report_students.split(","), a.spaces.split(","))],
             "seeds": self.seeds, "grids": {"temperature": _floats(a.t_grid), "gamma": _floats(a.gamma_grid)},
-            "chosen": self.chosen, "settings": _settings(a),
+            "chosen": self.chosen, "settings": _settings(a), "scale_probe": self.probe,
             "command": "python -m fastbert " + shlex.join(sys.argv[1:]), "runs": study, "tuning": tuning}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1) + "\n")
         os.replace(tmp, self.path)  # a reader never sees half a file
+
+
+def scale_probe(teacher_logits: torch.Tensor, scales=(0.03, 0.1, 0.3, 1.0, 3.0)) -> list[dict]:
+    """How sharp the logits reading's lambda is as a function of the student's logit scale, with
+    no training: a stand-in student whose logits are the teacher's last layer times `scale`
+    (it agrees with the teacher; only its scale changes, as between a BiLSTM and a BERT). A
+    temperature tau on the dot products is the same as scale = 1/tau. teacher_logits: (N, n, C)."""
+    out = []
+    for c in scales:
+        student = c * teacher_logits[-1:].repeat(2, 1, 1)  # two identical student layers (IL needs 2)
+        u = universal_kd_loss(teacher_logits, student, "CG", "logits", return_lambda=True)
+        out.append({"scale": c, "student_logit_norm": student[-1].norm(dim=-1).mean().item(),
+                    "lambda": u.lambdas[-1].tolist(), "peak": u.peak[-1].item()})
+    return out
 
 
 def _floats(text: str) -> list[float]:
