@@ -4,7 +4,8 @@ Rows: each student kind with labels only, vanilla KD and Universal-KD in each re
 (`fastbert.distill.SPACES`). The KD temperature T (per student kind) and the Universal-KD weight
 gamma (per row) are chosen on a held-out slice of train at the first seed; the dev set only
 scores. The first seed's run at the chosen values is that seed's study run (it was trained
-before dev was looked at), and the other seeds follow at the chosen values.
+before dev was looked at), and the other seeds follow at the chosen values, one student kind
+at a time.
 
 Every finished run is written at once to the runs JSON, so an interrupted study resumes where
 it stopped and a partial study can still be reported (`scripts/universal_kd_report.py`).
@@ -184,7 +185,9 @@ def _settings(a) -> dict:
 
 
 def run_study(args) -> int:
-    """Tune at the first seed (cheapest students first), then train the other seeds row by row."""
+    """Student kind by kind (cheapest first): tune at the first seed, then the other seeds of that
+    kind's rows, so that a study cut short still has whole seed sets (with error bars) for the
+    kinds it reached."""
     study = Study(args)
     rows = study_rows(args.report_students.split(","), args.spaces.split(","))
     s0 = study.seeds[0]
@@ -194,17 +197,22 @@ def run_study(args) -> int:
         t = study.pick(kd, [study.run(kd, s0, temperature=t) for t in _floats(args.t_grid)], "temperature")
         for row in (r for r in rows if r.student == kind and r.method.startswith("ukd-")):
             study.pick(row, [study.run(row, s0, t, g) for g in _floats(args.gamma_grid)], "gamma")
-    if study.kept_student is not None:
-        _, student, cfg, result = study.kept_student
-        ld = study.loaded
-        record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "teacher": args.teacher,
-                  "data": ld.note, "distill": asdict(cfg), "dev": result.to_dict(), "teacher_dev": study.tscores}
-        save_bert_student(student, ld.teacher, Path(args.save_student), cfg, result, study.tscores, ld.note,
-                          record, ld.dev_data)
-        study.kept_student = None
-    for seed in study.seeds[1:]:
-        for row in rows:
-            p = _params(row, study.chosen)
-            study.run(row, seed, p.get("temperature"), p.get("gamma"))
+        if study.kept_student is not None:
+            _save_kept(study, args)
+        for seed in study.seeds[1:]:
+            for row in (r for r in rows if r.student == kind):
+                p = _params(row, study.chosen)
+                study.run(row, seed, p.get("temperature"), p.get("gamma"))
     print(f"study complete: {study.path}", file=sys.stderr)
     return 0
+
+
+def _save_kept(study: Study, args) -> None:
+    """Save the BERT-style student of --save-method/--save-space at the chosen gamma (first seed)."""
+    _, student, cfg, result = study.kept_student
+    ld = study.loaded
+    record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "teacher": args.teacher,
+              "data": ld.note, "distill": asdict(cfg), "dev": result.to_dict(), "teacher_dev": study.tscores}
+    save_bert_student(student, ld.teacher, Path(args.save_student), cfg, result, study.tscores, ld.note,
+                      record, ld.dev_data)
+    study.kept_student = None
