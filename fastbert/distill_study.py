@@ -8,7 +8,7 @@ before dev was looked at), and the other seeds follow at the chosen values, one 
 at a time.
 
 Every finished run is written at once to the runs JSON, so an interrupted study resumes where
-it stopped and a partial study can still be reported (`scripts/universal_kd_report.py`).
+it stopped and a partial study can still be reported (`python -m demo.ukd_report RUNS_JSON`).
 """
 from __future__ import annotations
 
