@@ -90,6 +90,7 @@ def test_the_tab_renders_from_the_student_directory_alone(registry, models_dir, 
     assert any(r.model == view.teacher_row.model and "speed 0.5" in r.setting for r in view.comparison)
     (heatmap,) = view.heatmaps
     assert heatmap.lambdas == summary.lambdas
+    assert summary.space == "logits" and "logits reading" in heatmap.title and "logits reading" in view.notes
     assert [sum(row) for row in heatmap.lambdas] == pytest.approx([1.0, 1.0], abs=1e-5)
     page = student_html(view)
     assert f"{summary.accuracy:.1%}" in page and "tiny-student" in page and "tiny-teacher" in page
