@@ -107,6 +107,7 @@ class Study:
             self.runs = [r for r in old.get("runs", []) + old.get("tuning", []) if "temperature" in r]
         self.done = {run_key(r): r for r in self.runs}
         self.kept_student = None  # (val accuracy, student, cfg, result) of the run to save
+        self.save()  # the plan (rows, seeds, grids) is on disk before the first run ends
 
     def run(self, row: StudyRow, seed: int, temperature: float | None = None, gamma: float | None = None) -> dict:
         cfg = _config(self.args, row.student, row.method, seed, row.space or "logits", gamma, temperature)
