@@ -272,7 +272,7 @@ def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png
         f"{n_teacher} FastBERT per-layer classifiers are its pseudo-classifiers.",
         "",
         f"**Reduced budget (CPU):** {report.get('data', '')}. SST-2 train has 67,349 rows; the students see "
-        f"{s.get('train_size', '?')} of them ({100 * s.get('train_size', 0) / 67349:.0f}%) for {s.get('epochs', '?')} "
+        f"{s.get('train_size', '?')} of them ({100 * s.get('train_size', 0) / 67349:.1f}%) for {s.get('epochs', '?')} "
         f"epoch, not the paper's full data and epochs. Batch size {s.get('batch_size')}, α={s.get('alpha')}, "
         f"β={s.get('beta')}. T (per student, from vanilla KD) and γ (per row) were chosen on the held-out train "
         f"rows at seed {(report.get('seeds') or [0])[0]}, grids T ∈ {report.get('grids', {}).get('temperature')}, "
@@ -282,11 +282,14 @@ def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png
         f"**Status: {done} of {planned} planned runs finished.**"
         + (" Missing (not run yet, no number is shown for them): " + "; ".join(missing) + "." if missing else ""),
         "",
+        "The earlier study (probabilities reading only, γ = 1 and T = 2 untuned, 3 seeds) is in git: "
+        "`git show ee6bdc1:assets/reports/universal_kd.md`.",
+        "",
         "## SST-2 dev accuracy, shaped like the paper's Tables 2, 4 and 5",
         "",
         "The paper's column is its own SST-2 result (GLUE dev, full data, BERT-base or RoBERTa-large teachers) "
-        "for reference only: the settings differ (our teacher is a 6-layer FastBERT MiniLM, 8k training rows, "
-        "1 epoch).",
+        f"for reference only: the settings differ (our teacher is a {n_teacher}-layer FastBERT model, "
+        f"{s.get('train_size', '?')} training rows, {s.get('epochs', '?')} epoch).",
         "",
     ]
     lines += main_table(report, groups, paper) + [""] + cost_lines(report, groups)
@@ -296,7 +299,8 @@ def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png
               "and batch order), mean ± standard error over seeds; 'ahead'/'behind' only when beyond 2 SE. One "
               "dev sentence is 0.11 points.", ""] + comp + [""]
     lines += (["**Where KD lands below training on labels only (mean over seeds):** " + "; ".join(below) + "."]
-              if below else ["No KD row lands below its labels-only row on the mean over seeds."]) + [""]
+              if below else ["No KD row lands below its labels-only row on the mean over seeds."] if len(comp) > 2
+              else ["No comparison yet: no row has a finished run beside its baseline."]) + [""]
     lines += ["## λ: which teacher layers each student layer attends to", ""]
     lines += lambda_section(groups, out_md, n_teacher, png)
     lines += ["## Logit scales and the dot product", ""] + scale_section(report, groups)
