@@ -249,19 +249,13 @@ def cost_lines(report: dict, groups: dict) -> list[str]:
     return out + [""]
 
 
-def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png: bool = True) -> Path:
-    """The report from the runs JSON (complete or partial). Returns the path written."""
-    import json
-
-    report = json.loads(Path(runs_json).read_text())
-    groups = runs_by_row(report)
-    paper = paper_sst2(paper_tsv)
-    n_teacher = len(report.get("teacher_dev", {}).get("layer_accuracy", [])) or 6
+def _header(report: dict, groups: dict, n_teacher: int) -> list[str]:
+    """Title, the two readings, the budget, the tuning protocol and the status (missing runs)."""
     planned = len(report.get("rows", [])) * len(report.get("seeds", []))
     done = sum(len(r) for r in groups.values())
     missing = missing_runs(report, groups)
     s = report.get("settings", {})
-    lines = [
+    return [
         "# Universal-KD vs vanilla KD on SST-2 (dev), both readings of f",
         "",
         "Universal-KD (Wu et al., EMNLP 2021) distils each student layer j towards an attention-weighted mixture "
@@ -292,7 +286,17 @@ def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png
         f"{s.get('train_size', '?')} training rows, {s.get('epochs', '?')} epoch).",
         "",
     ]
-    lines += main_table(report, groups, paper) + [""] + cost_lines(report, groups)
+
+
+def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png: bool = True) -> Path:
+    """The report from the runs JSON (complete or partial). Returns the path written."""
+    import json
+
+    report = json.loads(Path(runs_json).read_text())
+    groups = runs_by_row(report)
+    n_teacher = len(report.get("teacher_dev", {}).get("layer_accuracy", [])) or 6
+    lines = _header(report, groups, n_teacher)
+    lines += main_table(report, groups, paper_sst2(paper_tsv)) + [""] + cost_lines(report, groups)
     comp, below = comparisons(groups)
     lines += ["## Universal-KD against vanilla KD, and KD against labels only", "",
               "Differences of dev accuracy, paired by seed (the same seed gives both runs the same initialisation "
