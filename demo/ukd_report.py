@@ -294,6 +294,7 @@ def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png
 
     report = json.loads(Path(runs_json).read_text())
     groups = runs_by_row(report)
+    out_md.parent.mkdir(parents=True, exist_ok=True)
     n_teacher = len(report.get("teacher_dev", {}).get("layer_accuracy", [])) or 6
     lines = _header(report, groups, n_teacher)
     lines += main_table(report, groups, paper_sst2(paper_tsv)) + [""] + cost_lines(report, groups)
