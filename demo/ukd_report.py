@@ -223,7 +223,11 @@ def tuning_section(report: dict) -> list[str]:
 
 
 def kept_notes(path: Path) -> list[str]:
-    """The hand-written notes block of an existing report (the analysis that is not a number)."""
+    """The hand-written analysis (what is not a number from the runs): `<report>_notes.md` beside
+    the report when it exists, else the notes block of the existing report."""
+    notes_file = path.with_name(path.stem + "_notes.md")
+    if notes_file.is_file():
+        return notes_file.read_text().splitlines() + [""]
     if not path.is_file():
         return []
     text = path.read_text()
