@@ -209,3 +209,6 @@ def _check_study_and_report(common, tmp_path):
     partial = write_report(runs_path, report, png=False).read_text()
     assert "16 of 20 planned runs finished" in partial and "bilstm / vanilla KD: seed 1" in partial
     assert notes in partial
+    (tmp_path / "r" / "universal_kd_notes.md").write_text("## Notes\nthe scale of the logits\n")
+    again = write_report(runs_path, report, png=False).read_text()
+    assert again.endswith("## Notes\nthe scale of the logits\n\n") and "what was checked" not in again
