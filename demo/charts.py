@@ -13,9 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from fastbert.distill import lambda_heatmap
 
 from .student import Heatmap
+from .student_charts import lambda_figure
 from .views import (BatchRun, BatchView, LayerAgreement, LayerStep, TextView, UncertaintyBins,
                     text_of)
 
@@ -314,21 +314,5 @@ def agreement_chart(agreement: LayerAgreement) -> go.Figure:
 @safe_chart
 def lambda_chart(heatmaps: list[Heatmap]) -> go.Figure:
     """Universal-KD's attention λ (student layer × teacher layer), one panel per heatmap, on one
-    colour scale (`fastbert.distill.lambda_heatmap` draws each panel)."""
-    if not heatmaps:
-        raise ValueError("no λ matrix to show")
-    zmax = max(v for h in heatmaps for row in h.lambdas for v in row)
-    fig = make_subplots(rows=1, cols=len(heatmaps), horizontal_spacing=0.08,
-                        subplot_titles=[h.title for h in heatmaps])
-    for c, h in enumerate(heatmaps, start=1):
-        trace = lambda_heatmap(h.lambdas, h.student_layers, h.teacher_layers).data[0]
-        trace.update(zmax=zmax, showscale=c == len(heatmaps))
-        fig.add_trace(trace, row=1, col=c)
-        fig.update_yaxes(autorange="reversed", row=1, col=c)
-        fig.update_xaxes(title="teacher layer", row=1, col=c)
-    fig.update_yaxes(title="student layer", row=1, col=1)
-    rows = max(len(h.lambdas) for h in heatmaps)
-    fig = _style(fig, "Universal-KD attention λ: which teacher layers each student layer learns from",
-                 height=220 + 45 * rows)
-    fig.update_layout(margin=dict(l=90, r=30, t=90, b=60))
-    return fig
+    colour scale fitted to the values, 1/N marked (`demo.student_charts.lambda_figure`)."""
+    return lambda_figure(heatmaps)

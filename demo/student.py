@@ -22,6 +22,8 @@ from .models import ROOT
 
 log = logging.getLogger(__name__)
 DEFAULT_REPORT = ROOT / "assets" / "reports" / "universal_kd_runs.json"
+READINGS = {"logits": "f = the pseudo-classifiers' logits W h, as the paper's Sim_Univ is written",
+            "probs": "f = the pseudo-classifiers' probabilities softmax(W h)"}
 
 
 @dataclass
@@ -102,43 +104,60 @@ def read_report(path: str | Path | None) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def runs_by_row(report: dict) -> dict[tuple[str, str], list[dict]]:
-    """The report's runs grouped by (student, method), in the report's row order; runs without
-    a student, a method or an accuracy are skipped."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+SPACE_ORDER = ("logits", "probs")
+
+
+def run_space(run: dict) -> str:
+    """The Universal-KD reading a run was trained in ("" for labels only and vanilla KD, whose
+    training has none); runs saved before the logits reading existed used probabilities."""
+    if not str(run.get("method", "")).startswith("ukd-"):
+        return ""
+    space = run.get("space", "probs")
+    return space if isinstance(space, str) else "probs"
+
+
+def runs_by_row(report: dict) -> dict[tuple[str, str, str], list[dict]]:
+    """The report's runs grouped by (student, method, reading), in the report's row order; runs
+    without a student, a method or an accuracy are skipped."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for run in report.get("runs") or []:
         if (isinstance(run, dict) and isinstance(run.get("student"), str) and isinstance(run.get("method"), str)
                 and _num(run, "accuracy") is not None):
-            groups.setdefault((run["student"], run["method"]), []).append(run)
+            groups.setdefault((run["student"], run["method"], run_space(run)), []).append(run)
     order = {row: k for k, row in enumerate(REPORT_ROWS)}
-    return dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+    def rank(key):
+        space = SPACE_ORDER.index(key[2]) if key[2] in SPACE_ORDER else len(SPACE_ORDER)
+        return order.get(key[:2], len(order)), space
+
+    return dict(sorted(groups.items(), key=lambda kv: rank(kv[0])))
 
 
-def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+def method_name(method: str, space: str = "") -> str:
+    return METHOD_NAMES.get(method, method) + (f" ({space})" if space else "")
 
 
 def _student_kind(kind: str) -> str:
     return {"bert": "BERT-style", "bilstm": "BiLSTM", "gated-cnn": "gated CNN"}.get(kind, kind)
 
 
-def _row_of_runs(kind: str, method: str, runs: list[dict]) -> Row:
+def _row_of_runs(kind: str, method: str, space: str, runs: list[dict]) -> Row:
     acc = [_num(r, "accuracy") for r in runs]
-    return Row(f"{_student_kind(kind)} student", method_name(method), statistics.fmean(acc),
+    return Row(f"{_student_kind(kind)} student", method_name(method, space), statistics.fmean(acc),
                _num(runs[0], "flops_per_sample"), _int(runs[0], "params"),
                statistics.stdev(acc) if len(acc) > 1 else None, len(acc))
 
 
 def report_rows(report: dict) -> list[Row]:
-    return [_row_of_runs(kind, method, runs) for (kind, method), runs in runs_by_row(report).items()]
+    return [_row_of_runs(kind, method, space, runs) for (kind, method, space), runs in runs_by_row(report).items()]
 
 
-def report_heatmaps(report: dict, teacher_layers: list[str] | None = None) -> list[Heatmap]:
-    """λ of each Universal-KD row, mean over its seeds (runs whose λ is missing or of another
-    shape than the row's first are left out)."""
+def report_heatmaps(report: dict, teacher_layers: list[str] | None = None, space: str | None = None) -> list[Heatmap]:
+    """λ of each Universal-KD row (of reading `space` only, when given), mean over its seeds
+    (runs whose λ is missing or of another shape than the row's first are left out)."""
     out = []
-    for (kind, method), runs in runs_by_row(report).items():
-        if not method.startswith("ukd-"):
+    for (kind, method, row_space), runs in runs_by_row(report).items():
+        if not method.startswith("ukd-") or (space is not None and row_space != space):
             continue
         mats = [m for m in (_matrix(r.get("lambdas")) for r in runs) if m is not None]
         mats = [m for m in mats if mats and (len(m), len(m[0])) == (len(mats[0]), len(mats[0][0]))]
@@ -149,7 +168,8 @@ def report_heatmaps(report: dict, teacher_layers: list[str] | None = None) -> li
         tnames = teacher_layers if teacher_layers and len(teacher_layers) == cols else \
             [f"T{i + 1}" for i in range(cols)]
         seeds = f"mean over {len(mats)} seeds" if len(mats) > 1 else "1 seed"
-        out.append(Heatmap(f"{kind} / {method_name(method)} ({seeds})", _mean_matrix(mats), names, tnames))
+        out.append(Heatmap(f"{kind} / {method_name(method)} ({row_space} reading, {seeds})", _mean_matrix(mats),
+                           names, tnames))
     return out
 
 
@@ -208,15 +228,19 @@ def from_student_dir(directory: str | Path, name: str | None = None, report: dic
     heatmaps = []
     lam = _matrix(s.lambdas)
     if lam is not None:
-        heatmaps.append(Heatmap(f"{s.student} / {method_name(s.method)} (this student, dev set)", lam,
+        heatmaps.append(Heatmap(f"{s.student} / {method_name(s.method)} (this student, {s.space} reading, dev)", lam,
                                 s.student_layers if len(s.student_layers) == len(lam) else
                                 [f"S{j + 1}" for j in range(len(lam))],
                                 s.teacher_layers if len(s.teacher_layers) == len(lam[0]) else
                                 [f"T{i + 1}" for i in range(len(lam[0]))]))
+    if report and s.method.startswith("ukd-"):  # the report's rows in the same reading beside it
+        heatmaps += report_heatmaps(report, s.teacher_layers, s.space)
+    notes = s.notes + (f" · λ: the {s.space} reading of Universal-KD ({READINGS.get(s.space, s.space)})"
+                       if s.method.startswith("ukd-") else "")
     return StudentView(str(directory), method_name(s.method),
                        f"{_student_kind(s.student)} student, {depth} layers: {', '.join(s.student_layers)}",
                        teacher, s.data, student, full, comparison, report_rows(report) if report else [],
-                       heatmaps, name or directory.name, s.notes)
+                       heatmaps, name or directory.name, notes)
 
 
 def from_report(report: dict, source: str = "") -> StudentView | None:
@@ -226,18 +250,20 @@ def from_report(report: dict, source: str = "") -> StudentView | None:
     if not groups:
         return None
     ukd = [k for k in groups if k[1].startswith("ukd-")]
-    kind, method = ("bert", "ukd-il") if ("bert", "ukd-il") in groups else (ukd or list(groups))[0]
-    student = _row_of_runs(kind, method, groups[(kind, method)])
-    depth = len(groups[(kind, method)][0].get("layer_accuracy") or []) or None
+    preferred = [k for k in (("bert", "ukd-il", "logits"), ("bert", "ukd-il", "probs")) if k in groups]
+    kind, method, space = (preferred or ukd or list(groups))[0]
+    student = _row_of_runs(kind, method, space, groups[(kind, method, space)])
+    depth = len(groups[(kind, method, space)][0].get("layer_accuracy") or []) or None
     teacher = Path(str(report.get("teacher", "teacher"))).name
     full, teacher_extra = teacher_rows(report.get("teacher_dev"), teacher, depth if kind == "bert" else None)
     layers = report["teacher_dev"].get("layer_accuracy") if full else None
     tnames = [f"T{i + 1}" for i in range(len(layers))] if isinstance(layers, list) else None
-    runs = ", ".join(f"{len(r)} {k}/{m}" for (k, m), r in groups.items())
-    return StudentView(source, method_name(method),
+    runs = ", ".join(f"{len(r)} " + "/".join(x for x in key if x) for key, r in groups.items())
+    reading = f" · λ: the {space} reading of Universal-KD ({READINGS.get(space, space)})" if space else ""
+    return StudentView(source, method_name(method, space),
                        f"{_student_kind(kind)} student" + (f", {depth} layers" if depth else ""), teacher,
                        str(report.get("data", "")), student, full, teacher_extra, report_rows(report),
-                       report_heatmaps(report, tnames), None, f"runs in the report: {runs}")
+                       report_heatmaps(report, tnames, space or None), None, f"runs in the report: {runs}{reading}")
 
 
 def find_student(model_dirs: dict[str, Path], report_path: str | Path | None = DEFAULT_REPORT) -> StudentView | None:

@@ -1,20 +1,25 @@
 """Universal-KD (Wu et al., EMNLP 2021) and vanilla KD, as plain functions of tensors; plus the
-summary a distilled student keeps in its directory (and the lambda heatmap the app shows).
+summary a distilled student keeps in its directory.
 
 Universal-KD matches each student layer j to an attention-weighted mixture of the teacher's
 layers, compared in the output space of pseudo-classifiers (so the two networks may differ in
-width, depth and architecture):
+width, depth and architecture). With f the pseudo-classifier's logits W h (space="logits", the
+paper's Sim_Univ = KL(softmax(W^t h^t), softmax(W^s h^s)) applies the softmax inside):
 
-    lambda_ij = softmax_i(f_i^t . f_j^s)        f: a pseudo-classifier's class probabilities
-    F^t(j)    = sum_i lambda_ij f_i^t
-    l(j)      = KL(F^t(j) || f_j^s)
+    lambda_ij = softmax_i(f_i^t . f_j^s)
+    F^t(j)    = sum_i lambda_ij f_i^t                     (a mixture of logits)
+    l(j)      = KL(softmax(F^t(j)) || softmax(f_j^s))
+
+space="probs" reads f as the class probabilities softmax(W h) instead (then F^t(j) mixes
+probabilities and l(j) = KL(F^t(j) || f_j^s)); its dot products lie in [0, 1], so lambda can
+never give one of N teacher layers more than e / (e + N - 1).
 
 IL sums l(j) over the student's intermediate layers j = 1..M-1, CG takes l(M) only, CA is IL
 with a student of another architecture (same formula). The teacher's pseudo-classifiers are a
-FastBERT model's per-layer classifiers, frozen: their probabilities are always detached here.
-lambda is a function of the student's probabilities too, and gradients flow through it (the
-paper gives no stop-gradient), so the student can also move towards the teacher layers it
-already resembles.
+FastBERT model's per-layer classifiers, frozen: their outputs are always detached here.
+lambda is a function of the student's outputs too, and gradients flow through it (the paper
+gives no stop-gradient), so the student can also move towards the teacher layers it already
+resembles.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 VARIANTS = ("IL", "CG", "CA")
+SPACES = ("logits", "probs")  # what f is: the pseudo-classifier's logits W h, or softmax(W h)
 METHODS = ("none", "kd", "ukd-il", "ukd-cg", "ukd-ca")
 SUMMARY_FILE = "distill_summary.json"
 _TINY = 1e-12  # floor for log(p): a probability that underflowed to 0 must not give -inf
@@ -34,47 +40,55 @@ _TINY = 1e-12  # floor for log(p): a probability that underflowed to 0 must not 
 
 class UniversalKD(NamedTuple):
     """`loss`: L_univ (scalar); `lambdas`: (M, N) attention of each student layer over the
-    teacher's layers, averaged over the batch (rows sum to 1)."""
+    teacher's layers, averaged over the batch (rows sum to 1); `peak`: (M,) the mean over the
+    batch of each sample's largest lambda (a batch mean near 1/N can hide sharp per-sample picks)."""
 
     loss: torch.Tensor
     lambdas: torch.Tensor
+    peak: torch.Tensor  # (M,) batch mean of max_i lambda_ij per sample: how sharply each sample picks
 
 
-def universal_kd_loss(teacher_probs: torch.Tensor, student_probs: torch.Tensor, variant: str,
+def universal_kd_loss(teacher: torch.Tensor, student: torch.Tensor, variant: str, space: str = "logits",
                       return_lambda: bool = False) -> torch.Tensor | UniversalKD:
     """L_univ, the mean over the batch of the summed per-layer KL divergences.
 
-    teacher_probs (N, B, C): the teacher's pseudo-classifier probabilities, one per teacher
-    layer (treated as constants); student_probs (M, B, C): the student's, one per layer.
+    teacher (N, B, C): the teacher's pseudo-classifier outputs, one per teacher layer (treated
+    as constants); student (M, B, C): the student's, one per layer. space="logits": both are
+    logits (the paper's reading); space="probs": both are class probabilities.
 
     Example:
-        >>> t = torch.tensor([[[0.9, 0.1]], [[0.6, 0.4]]])         # N=2 teacher layers, B=1
-        >>> s = torch.tensor([[[0.5, 0.5]], [[0.8, 0.2]]])         # M=2 student layers
+        >>> t = torch.tensor([[[2.0, -2.0]], [[0.5, -0.5]]])        # N=2 teacher layers, B=1
+        >>> s = torch.tensor([[[0.0, 0.0]], [[1.0, -1.0]]])         # M=2 student layers
         >>> loss, lam = universal_kd_loss(t, s, "IL", return_lambda=True)
         >>> lam.shape, round(float(lam.sum(-1)[0]), 6)
         (torch.Size([2, 2]), 1.0)
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    if teacher_probs.dim() != 3 or student_probs.dim() != 3:
-        raise ValueError(f"expected (layers, batch, classes) tensors, got teacher {tuple(teacher_probs.shape)} "
-                         f"and student {tuple(student_probs.shape)}")
-    if teacher_probs.shape[1:] != student_probs.shape[1:]:
-        raise ValueError(f"batch and class sizes differ: teacher {tuple(teacher_probs.shape)}, "
-                         f"student {tuple(student_probs.shape)}")
-    M = student_probs.size(0)
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    if teacher.dim() != 3 or student.dim() != 3:
+        raise ValueError(f"expected (layers, batch, classes) tensors, got teacher {tuple(teacher.shape)} "
+                         f"and student {tuple(student.shape)}")
+    if teacher.shape[1:] != student.shape[1:]:
+        raise ValueError(f"batch and class sizes differ: teacher {tuple(teacher.shape)}, "
+                         f"student {tuple(student.shape)}")
+    M = student.size(0)
     if variant in ("IL", "CA") and M < 2:
         raise ValueError(f"{variant} distils the student's intermediate layers; a student of {M} layer has none")
-    t = teacher_probs.detach()  # frozen teacher: no gradient may reach it
-    s = student_probs
-    scores = torch.einsum("nbc,mbc->bmn", t, s)  # (B, M, N) dot products f_i^t . f_j^s
-    lam = scores.softmax(dim=-1)  # over teacher layers i
-    target = torch.einsum("bmn,nbc->mbc", lam, t)  # (M, B, C) F^t(j)
-    kl = (torch.xlogy(target, target) - target * s.clamp_min(_TINY).log()).sum(-1)  # (M, B)
+    t = teacher.detach()  # frozen teacher: no gradient may reach it
+    s = student
+    lam = torch.einsum("nbc,mbc->bmn", t, s).softmax(dim=-1)  # (B, M, N) over teacher layers i
+    mix = torch.einsum("bmn,nbc->mbc", lam, t)  # (M, B, C) F^t(j)
+    if space == "logits":
+        log_target, log_s = mix.log_softmax(-1), s.log_softmax(-1)
+        kl = (log_target.exp() * (log_target - log_s)).sum(-1)  # (M, B)
+    else:
+        kl = (torch.xlogy(mix, mix) - mix * s.clamp_min(_TINY).log()).sum(-1)  # (M, B)
     layers = kl[-1:] if variant == "CG" else kl[:-1]
     loss = layers.sum(0).mean()
     if return_lambda:
-        return UniversalKD(loss, lam.mean(0))
+        return UniversalKD(loss, lam.mean(0), lam.max(-1).values.mean(0))
     return loss
 
 
@@ -124,12 +138,14 @@ class DistillLoss:
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                      method: str, weights: DistillWeights) -> DistillLoss:
+                      method: str, weights: DistillWeights, space: str = "logits") -> DistillLoss:
     """The training objective of `method` ("none", "kd", "ukd-il", "ukd-cg", "ukd-ca").
 
     student_logits (M, B, C): every student pseudo-classifier, the last one being the student's
     output; teacher_logits (N, B, C): every teacher layer's classifier, the last one the
-    teacher's output (log-probabilities are fine too: softmax ignores a per-row constant).
+    teacher's output. Universal-KD reads them in `space` ("logits": as they are, the paper's
+    reading; "probs": their softmax). Under "logits" the teacher's raw logits matter, not
+    log-probabilities: a per-row constant changes the dot products behind lambda.
 
     Example:
         >>> s, t = torch.zeros(2, 4, 2, requires_grad=True), torch.randn(6, 4, 2)
@@ -146,8 +162,10 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     out.kd = vanilla_kd_loss(student_logits[-1], teacher_logits[-1], weights.temperature)
     out.total = out.total + weights.beta * out.kd
     if method.startswith("ukd-"):
-        univ = universal_kd_loss(teacher_logits.detach().softmax(-1), student_logits.softmax(-1),
-                                 method[4:].upper(), return_lambda=True)
+        t, s = teacher_logits.detach(), student_logits
+        if space == "probs":
+            t, s = t.softmax(-1), s.softmax(-1)
+        univ = universal_kd_loss(t, s, method[4:].upper(), space, return_lambda=True)
         out.univ, out.lambdas = univ.loss, univ.lambdas
         out.total = out.total + weights.gamma * univ.loss
     return out
@@ -180,6 +198,7 @@ class StudentSummary:
     # FastBERT students only: [{"speed", "accuracy", "flops_per_sample", "mean_exit_layer"}, ...]
     early_exit: list[dict] = field(default_factory=list)
     notes: str = ""
+    space: str = "logits"  # the Universal-KD reading behind `lambdas` (see SPACES)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,27 +223,5 @@ def load_student_summary(directory: str | Path) -> StudentSummary | None:
         return None
     data = json.loads(path.read_text())
     known = {f.name for f in fields(StudentSummary)}
+    data.setdefault("space", "probs")  # summaries written before the logits reading used probabilities
     return StudentSummary(**{k: v for k, v in data.items() if k in known})
-
-
-def lambda_heatmap(lambdas, student_layers=None, teacher_layers=None, title: str = "Universal-KD attention λ"):
-    """A plotly heatmap of a lambda matrix: rows = student layers, columns = teacher layers.
-
-    Example:
-        >>> fig = lambda_heatmap([[0.2, 0.8], [0.5, 0.5]])
-        >>> fig.data[0].type
-        'heatmap'
-    """
-    import plotly.graph_objects as go
-
-    z = [[float(v) for v in row] for row in lambdas]
-    ys = student_layers or [f"student {j + 1}" for j in range(len(z))]
-    xs = teacher_layers or [f"teacher {i + 1}" for i in range(len(z[0]) if z else 0)]
-    fig = go.Figure(go.Heatmap(z=z, x=xs, y=ys, colorscale="Blues", zmin=0,
-                               text=[[f"{v:.3f}" for v in row] for row in z], texttemplate="%{text}",
-                               hovertemplate="%{y} ← %{x}: λ=%{z:.4f}<extra></extra>",
-                               colorbar=dict(title="λ")))
-    fig.update_layout(title=title, xaxis_title="teacher layer i", yaxis_title="student layer j",
-                      yaxis=dict(autorange="reversed"), template="plotly_white",
-                      margin=dict(l=80, r=20, t=60, b=60))
-    return fig

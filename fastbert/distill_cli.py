@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from .data import TextDataset, load_dataset
-from .distill import (METHODS, DistillWeights, StudentSummary, distillation_loss, lambda_heatmap,
-                      save_student_summary, universal_kd_loss)
+from .distill import (METHODS, SPACES, DistillWeights, StudentSummary, distillation_loss, save_student_summary,
+                      universal_kd_loss)
 from .students import STUDENT_KINDS, bert_student, count_parameters, sequence_student
 from .training import length_grouped_batches, optimizer_step
 
@@ -40,6 +40,7 @@ class DistillConfig:
 
     student: str = "bert"
     method: str = "ukd-il"
+    space: str = "logits"  # Universal-KD's reading of f: the pseudo-classifiers' "logits" or "probs"
     layers: list[int] = field(default_factory=lambda: [1, 2])
     num_layers: int = 3
     width: int = 256
@@ -62,6 +63,8 @@ class DistillConfig:
             raise ValueError(f"student: one of {STUDENT_KINDS}, got {self.student!r}")
         if self.method not in METHODS:
             raise ValueError(f"method: one of {METHODS}, got {self.method!r}")
+        if self.space not in SPACES:
+            raise ValueError(f"space: one of {SPACES}, got {self.space!r}")
         if self.method == "ukd-ca" and self.student == "bert":
             raise ValueError("method: ukd-ca is Universal-KD across architectures; for a BERT student use ukd-il")
         if self.method == "ukd-il" and self.student != "bert":
@@ -81,11 +84,16 @@ class DistillConfig:
 
 @dataclass
 class TeacherOutputs:
-    """The frozen teacher's per-layer log-probabilities on a tokenized dataset: log_probs (L, n, C)."""
+    """The frozen teacher's per-layer classifier logits on a tokenized dataset: logits (L, n, C)
+    (raw logits, not log-probabilities: Universal-KD's logits reading takes dot products of them)."""
 
     enc: dict
-    log_probs: torch.Tensor
+    logits: torch.Tensor
     labels: torch.Tensor | None
+
+    @property
+    def log_probs(self) -> torch.Tensor:
+        return self.logits.log_softmax(-1)
 
     @property
     def num_tokens(self) -> torch.Tensor:
@@ -93,9 +101,9 @@ class TeacherOutputs:
 
 
 @torch.inference_mode()
-def layer_log_probs(model, collate, enc: dict, batch_size: int = 64) -> torch.Tensor:
-    """(L, n, C) log-probabilities of every layer's classifier of `model` (FastBert or a
-    sequence student), in the order of `enc`; longest texts first for little padding."""
+def layer_logits(model, collate, enc: dict, batch_size: int = 64) -> torch.Tensor:
+    """(L, n, C) logits of every layer's classifier of `model` (FastBert or a sequence
+    student), in the order of `enc`; longest texts first for little padding."""
     was_training = model.training
     model.eval()
     n = len(enc["input_ids"])
@@ -106,7 +114,7 @@ def layer_log_probs(model, collate, enc: dict, batch_size: int = 64) -> torch.Te
         logits = model(*collate(enc, rows), heads="all").layer_logits.float()
         if out is None:
             out = torch.empty(logits.size(0), n, logits.size(2))
-        out[:, rows] = logits.log_softmax(-1).cpu()
+        out[:, rows] = logits.cpu()
     model.train(was_training)
     return out
 
@@ -117,14 +125,14 @@ def teacher_outputs(teacher, data: TextDataset, cache_file: Path | None = None) 
     enc = teacher.tokenize(data.texts)
     labels = None if data.raw_labels is None else torch.tensor(data.label_ids(teacher.config.labels))
     if cache_file is not None and cache_file.is_file():
-        log_probs = torch.load(cache_file)
-        if log_probs.shape[:2] == (teacher.num_layers, len(data)):
-            return TeacherOutputs(enc, log_probs, labels)
-    log_probs = layer_log_probs(teacher, teacher.collate, enc)
+        logits = torch.load(cache_file)
+        if logits.shape[:2] == (teacher.num_layers, len(data)):
+            return TeacherOutputs(enc, logits, labels)
+    logits = layer_logits(teacher, teacher.collate, enc)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(log_probs, cache_file)
-    return TeacherOutputs(enc, log_probs, labels)
+        torch.save(logits, cache_file)
+    return TeacherOutputs(enc, logits, labels)
 
 
 def cache_path(cache_dir: str | None, teacher_dir: str, data: TextDataset) -> Path | None:
@@ -135,6 +143,7 @@ def cache_path(cache_dir: str | None, teacher_dir: str, data: TextDataset) -> Pa
 
     weights = Path(teacher_dir) / "model.safetensors"
     h = hashlib.sha256()
+    h.update(b"raw logits")  # older caches held log-probabilities
     h.update(str(Path(teacher_dir).resolve()).encode())
     h.update(str(weights.stat().st_mtime_ns if weights.is_file() else 0).encode())
     for t in data.texts:
@@ -178,9 +187,9 @@ def train_student(student, collate, train: TeacherOutputs, cfg: DistillConfig) -
         for rows in length_grouped_batches(lengths, cfg.batch_size, cfg.seed + step // steps_per_epoch):
             ids, mask, types = collate(train.enc, rows)
             out = student(ids, mask, types, heads="all")
-            teacher_logits = train.log_probs[:, rows].to(ids.device)
+            teacher_logits = train.logits[:, rows].to(ids.device)
             loss = distillation_loss(out.layer_logits, teacher_logits, train.labels[rows].to(ids.device),
-                                     cfg.method, cfg.weights)
+                                     cfg.method, cfg.weights, cfg.space)
             loss.total.backward()
             optimizer_step(params, optimizer, scheduler, cfg.max_grad_norm)
             step += 1
@@ -210,11 +219,17 @@ class RunResult:
     flops_per_sample: float
     params: int
     params_without_word_embeddings: int
-    lambdas: list[list[float]]  # (M, N) on dev, whatever the method (a diagnostic for none/kd)
-    dev_l_il: float | None  # Universal-KD losses on dev (None where undefined)
+    lambdas: list[list[float]]  # (M, N) on dev in `space`, whatever the method (a diagnostic for none/kd)
+    dev_l_il: float | None  # Universal-KD losses on dev in `space` (None where undefined)
     dev_l_cg: float
     train_seconds: float
     train_log: list[dict]
+    space: str = "probs"  # runs saved before the logits reading used probabilities
+    gamma: float | None = None
+    temperature: float | None = None
+    val_accuracy: float | None = None  # on the held-out slice of train used for tuning
+    lambda_peak: list[float] | None = None  # (M,) dev mean of each sample's largest lambda
+    logit_norm: list[float] | None = None  # (M,) dev mean L2 norm of each pseudo-classifier's logits
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -235,27 +250,33 @@ def inference_flops(student, num_tokens: torch.Tensor) -> torch.Tensor:
 
 
 def score_student(student, collate, dev: TeacherOutputs, cfg: DistillConfig, seconds: float,
-                  log: list[dict]) -> RunResult:
-    log_probs = layer_log_probs(student, collate, dev.enc)  # (M, n, C)
-    pred = log_probs.argmax(-1)  # (M, n)
-    layer_acc = (pred == dev.labels).double().mean(1).tolist()
-    t, s = dev.log_probs.exp(), log_probs.exp()
-    cg = universal_kd_loss(t, s, "CG", return_lambda=True)
-    il = universal_kd_loss(t, s, "IL").item() if s.size(0) > 1 else None
+                  log: list[dict], val: TeacherOutputs | None = None) -> RunResult:
+    """Dev accuracy, cost and the Universal-KD diagnostics in `cfg.space` (plus the accuracy on
+    the held-out slice of train `val`, when given)."""
+    logits = layer_logits(student, collate, dev.enc)  # (M, n, C)
+    layer_acc = (logits.argmax(-1) == dev.labels).double().mean(1).tolist()
+    t, s = (dev.logits, logits) if cfg.space == "logits" else (dev.logits.softmax(-1), logits.softmax(-1))
+    cg = universal_kd_loss(t, s, "CG", cfg.space, return_lambda=True)
+    il = universal_kd_loss(t, s, "IL", cfg.space).item() if s.size(0) > 1 else None
+    val_acc = None
+    if val is not None:
+        val_acc = (layer_logits(student, collate, val.enc)[-1].argmax(-1) == val.labels).double().mean().item()
     params = count_parameters(student)
     return RunResult(cfg.student, cfg.method, cfg.seed, layer_acc[-1], layer_acc,
                      inference_flops(student, dev.num_tokens).mean().item(), params,
                      params - word_embedding_params(student), cg.lambdas.tolist(), il, cg.loss.item(),
-                     seconds, log)
+                     seconds, log, space=cfg.space, gamma=cfg.weights.gamma, temperature=cfg.weights.temperature,
+                     val_accuracy=val_acc, lambda_peak=cg.peak.tolist(), logit_norm=logits.norm(dim=-1).mean(1).tolist())
 
 
-def distil_one(teacher, train: TeacherOutputs, dev: TeacherOutputs, cfg: DistillConfig):
+def distil_one(teacher, train: TeacherOutputs, dev: TeacherOutputs, cfg: DistillConfig,
+               val: TeacherOutputs | None = None):
     """Build, train and score one student. Returns (student, RunResult)."""
     student = build_student(teacher, cfg)
     start = time.perf_counter()
     log = train_student(student, teacher.collate, train, cfg)
     seconds = time.perf_counter() - start
-    return student, score_student(student, teacher.collate, dev, cfg, seconds, log)
+    return student, score_student(student, teacher.collate, dev, cfg, seconds, log, val)
 
 
 def layer_names(teacher, cfg: DistillConfig) -> tuple[list[str], list[str]]:
@@ -283,6 +304,7 @@ def teacher_scores(teacher, dev: TeacherOutputs, speeds=(0.1, 0.3, 0.5)) -> dict
     early = [{"speed": r.speed, "accuracy": r.accuracy, "flops_per_sample": r.flops_per_sample,
               "mean_exit_layer": r.mean_exit_layer} for r in sweep(teacher, outputs, list(speeds))]
     return {"accuracy": layer_acc[-1], "flops_per_sample": teacher.cost.full_flops(n).mean().item(),
+            "logit_norm": dev.logits.norm(dim=-1).mean(1).tolist(),
             "params": count_parameters(teacher), "layer_accuracy": layer_acc, "truncated": truncated,
             "early_exit": early}
 
@@ -309,16 +331,31 @@ def save_bert_student(student, teacher, directory: Path, cfg: DistillConfig, res
         teacher_params=tscores["params"], layer_accuracy=result.layer_accuracy, lambdas=result.lambdas,
         early_exit=early,
         notes=f"seed {cfg.seed}; alpha={cfg.weights.alpha}, beta={cfg.weights.beta}, "
-              f"gamma={cfg.weights.gamma}, T={cfg.weights.temperature}; lambdas measured on the dev set"))
+              f"gamma={cfg.weights.gamma}, T={cfg.weights.temperature}; lambdas measured on the dev set "
+              f"({cfg.space} reading)", space=cfg.space))
 
 
 # ----- data --------------------------------------------------------------------------------
 def training_subset(data: TextDataset, size: int | None, seed: int) -> TextDataset:
     """A seeded random subset of `size` rows (all rows when size is None or larger)."""
-    if not size or size >= len(data):
-        return data
-    rows = sorted(random.Random(seed).sample(range(len(data)), size))
-    return data.subset(rows)
+    return train_and_validation(data, size, 0, seed)[0]
+
+
+def train_and_validation(data: TextDataset, size: int | None, val_size: int,
+                         seed: int) -> tuple[TextDataset, TextDataset | None]:
+    """The training subset of `training_subset` and a disjoint seeded slice of `val_size` other
+    rows of the same file (for tuning: the dev set stays for the final scores only)."""
+    n = len(data)
+    train_rows = list(range(n)) if not size or size >= n else sorted(random.Random(seed).sample(range(n), size))
+    if not val_size:
+        return (data if len(train_rows) == n else data.subset(train_rows)), None
+    taken = set(train_rows)
+    if n - len(taken) < val_size:  # all rows train: the validation slice comes out of them
+        train_rows = sorted(random.Random(seed).sample(range(n), n - val_size))
+        taken = set(train_rows)
+    rest = [r for r in range(n) if r not in taken]
+    val_rows = sorted(random.Random(seed + 1).sample(rest, val_size))
+    return data.subset(train_rows), data.subset(val_rows)
 
 
 def _load(args):
@@ -328,23 +365,42 @@ def _load(args):
     teacher = FastBert.from_pretrained(args.teacher).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    train_data = training_subset(load_dataset(args.train), args.train_size, args.subset_seed)
+    train_data, val_data = train_and_validation(load_dataset(args.train), args.train_size,
+                                                args.val_size if args.report else 0, args.subset_seed)
     dev_data = load_dataset(args.dev)
     t0 = time.perf_counter()
     train = teacher_outputs(teacher, train_data, cache_path(args.cache_dir, args.teacher, train_data))
     dev = teacher_outputs(teacher, dev_data, cache_path(args.cache_dir, args.teacher, dev_data))
+    val = None if val_data is None else teacher_outputs(teacher, val_data,
+                                                        cache_path(args.cache_dir, args.teacher, val_data))
     print(f"teacher outputs cached: {len(train_data)} train + {len(dev_data)} dev rows "
           f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     note = (f"train: {len(train_data)} rows of {args.train} (seeded subset, seed {args.subset_seed}), "
             f"{args.epochs:g} epoch; dev: {args.dev} ({len(dev_data)} rows)")
-    return teacher, train, dev, dev_data, note
+    if val_data is not None:
+        note += f"; tuning on {len(val_data)} other rows of {args.train} (held out from training)"
+    return Loaded(teacher, train, dev, dev_data, note, val)
 
 
-def _config(args, student: str, method: str, seed: int) -> DistillConfig:
+@dataclass
+class Loaded:
+    """The frozen teacher and its cached outputs on train, dev and (optionally) a tuning slice."""
+
+    teacher: object
+    train: TeacherOutputs
+    dev: TeacherOutputs
+    dev_data: TextDataset
+    note: str
+    val: TeacherOutputs | None = None
+
+
+def _config(args, student: str, method: str, seed: int, space: str | None = None, gamma: float | None = None,
+            temperature: float | None = None) -> DistillConfig:
     return DistillConfig(
-        student=student, method=method, layers=[int(x) for x in args.layers.split(",")],
+        student=student, method=method, space=space or args.space, layers=[int(x) for x in args.layers.split(",")],
         num_layers=args.num_layers, width=args.width, embeddings=args.embeddings,
-        weights=DistillWeights(args.alpha, args.beta, args.gamma, args.temperature),
+        weights=DistillWeights(args.alpha, args.beta, args.gamma if gamma is None else gamma,
+                               args.temperature if temperature is None else temperature),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
         max_steps=args.max_steps, progress=not args.quiet)
 
@@ -355,10 +411,13 @@ def cmd_distill(args) -> int:
 
         check_png_export()  # before hours of training, not after
     if args.report:
-        return cmd_report(args)
+        from .distill_study import run_study
+
+        return run_study(args)
     if not args.out:
         raise ValueError("--out: where to save the student (or use --report)")
-    teacher, train, dev, dev_data, note = _load(args)
+    loaded = _load(args)
+    teacher, train, dev, dev_data, note = loaded.teacher, loaded.train, loaded.dev, loaded.dev_data, loaded.note
     cfg = _config(args, args.student, args.method, args.seed)
     student, result = distil_one(teacher, train, dev, cfg)
     tscores = teacher_scores(teacher, dev)
@@ -384,213 +443,6 @@ METHOD_NAMES = {"none": "no KD (labels only)", "kd": "vanilla KD", "ukd-il": "Un
                 "ukd-cg": "Universal-KD CG", "ukd-ca": "Universal-KD CA"}
 
 
-def _mean_std(values):
-    values = list(values)
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def _student_title(kind: str, cfg: DistillConfig) -> str:
-    if kind == "bert":
-        return f"BERT-style, {len(cfg.layers)} layers (teacher layers {','.join(map(str, cfg.layers))})"
-    return f"{'BiLSTM' if kind == 'bilstm' else 'gated CNN'}, {cfg.num_layers} layers, width {cfg.width}"
-
-
-def write_report(results: list[RunResult], tscores: dict, teacher_dir: str, note: str, args,
-                 configs: dict, out_md: Path, figure_stem: Path, teacher, png: bool = True) -> None:
-    from plotly.subplots import make_subplots
-
-    lines = [
-        "# Universal-KD vs vanilla KD on SST-2 (dev)",
-        "",
-        "Universal-KD (Wu et al., EMNLP 2021) distils each student layer towards an attention-weighted "
-        "mixture of the teacher's layers, compared through pseudo-classifiers "
-        "(`fastbert/distill.py`). Teacher: the FastBERT model "
-        f"`{teacher_dir}`; its {teacher.num_layers} per-layer classifiers are the teacher's pseudo-classifiers.",
-        "",
-        f"**Reduced budget (CPU):** students are trained on a seeded random subset of SST-2 train, "
-        f"not the full 67k rows and not for the paper's epochs: {note}. Batch size {args.batch_size}; "
-        f"alpha={args.alpha}, beta={args.beta}, gamma={args.gamma}, T={args.temperature}; learning rate "
-        + ", ".join(f"{k} {configs[k].lr:g}" for k in configs) + ". Mean ± sample std over seeds "
-        f"{args.seeds} (the seed sets initialisation, batch order and dropout; the subset is the same).",
-        "",
-        "FLOPs per sample: mean over the dev sentences of the full forward pass (no early exit: every "
-        "layer, then the output classifier), counted with fvcore as 2 × multiply-adds of matrix products "
-        "(and convolutions); embedding lookups are not counted. Parameters: all of the student's, pseudo-"
-        "classifiers included (in brackets: without the word-embedding matrix, which is frozen and shared "
-        "with the teacher's vocabulary).",
-        "",
-        "| student | method | dev accuracy (%) | params | FLOPs / sample | intermediate-layer accuracy (%) | dev L_IL | dev L_CG |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| teacher (FastBERT, {teacher.num_layers} layers, no early exit) | — | {100 * tscores['accuracy']:.2f} | "
-        f"{tscores['params'] / 1e6:.1f}M | {tscores['flops_per_sample'] / 1e6:.1f}M | "
-        + " / ".join(f"{100 * a:.1f}" for a in tscores["layer_accuracy"][:-1]) + " | | |",
-    ]
-    for e in tscores.get("early_exit", []):
-        lines.append(f"| teacher with FastBERT early exit, speed {e['speed']:g} (mean exit layer "
-                     f"{e['mean_exit_layer']:.2f}) | — | {100 * e['accuracy']:.2f} | {tscores['params'] / 1e6:.1f}M | "
-                     f"{e['flops_per_sample'] / 1e6:.1f}M | | | |")
-    depths = sorted({c.depth for c in configs.values() if c.student == "bert"})
-    for t in tscores.get("truncated", []):
-        if t["layers"] in depths:
-            lines.append(f"| teacher cut after layer {t['layers']}, with its own FastBERT classifier {t['layers']} "
-                         f"(no training) | — | {100 * t['accuracy']:.2f} | {t['params'] / 1e6:.2f}M | "
-                         f"{t['flops_per_sample'] / 1e6:.1f}M | | | |")
-    by_row: dict = {}
-    for r in results:
-        by_row.setdefault((r.student, r.method), []).append(r)
-    for kind, method in REPORT_ROWS:
-        runs = by_row.get((kind, method))
-        if not runs:
-            continue
-        m, s = _mean_std(100 * r.accuracy for r in runs)
-        inter = []
-        for j in range(len(runs[0].layer_accuracy) - 1):
-            mj, sj = _mean_std(100 * r.layer_accuracy[j] for r in runs)
-            inter.append(f"{mj:.1f}±{sj:.1f}")
-        il = [r.dev_l_il for r in runs if r.dev_l_il is not None]
-        lines.append(
-            f"| {_student_title(kind, configs[kind])} | {METHOD_NAMES[method]} | {m:.2f} ± {s:.2f} | "
-            f"{runs[0].params / 1e6:.2f}M ({runs[0].params_without_word_embeddings / 1e6:.2f}M) | "
-            f"{runs[0].flops_per_sample / 1e6:.1f}M | {' / '.join(inter)} | "
-            + (f"{statistics.mean(il):.4f}" if il else "—")
-            + f" | {statistics.mean(r.dev_l_cg for r in runs):.4f} |")
-    lines += [
-        "",
-        "Intermediate-layer accuracy: each intermediate pseudo-classifier of the student on dev (the "
-        "layers Universal-KD IL/CA distil). dev L_IL, dev L_CG: the Universal-KD losses of the trained "
-        "student on dev, whatever its training method (lower: closer to the teacher's attention-mixed "
-        "layer outputs).",
-        "",
-        "Per-seed accuracies (%):",
-        "",
-    ]
-    for kind, method in REPORT_ROWS:
-        runs = by_row.get((kind, method))
-        if runs:
-            lines.append(f"- {kind} / {method}: " + ", ".join(f"seed {r.seed}: {100 * r.accuracy:.2f}" for r in runs))
-    lines += ["", "## Does Universal-KD beat vanilla KD here?", "",
-              "Difference of mean dev accuracy to the vanilla-KD row of the same student; it counts as a "
-              "win only when larger than the larger of the two seed standard deviations (with 3 seeds "
-              "and 872 dev sentences, one sentence is 0.11 points):", ""]
-    lines += compare_to_kd(by_row)
-    # Lambda heatmaps: mean over seeds of each Universal-KD row.
-    ukd = [(k, m) for k, m in REPORT_ROWS if m.startswith("ukd-") and (k, m) in by_row]
-    fig = make_subplots(rows=1, cols=max(1, len(ukd)), horizontal_spacing=0.06,
-                        subplot_titles=[f"{k} / {METHOD_NAMES[m]}" for k, m in ukd])
-    for c, (kind, method) in enumerate(ukd, start=1):
-        runs = by_row[(kind, method)]
-        lam = torch.tensor([r.lambdas for r in runs]).mean(0)
-        s_names, t_names = layer_names(teacher, configs[kind])
-        trace = lambda_heatmap(lam.tolist(), s_names, t_names).data[0]
-        trace.update(showscale=c == len(ukd), coloraxis=None)
-        fig.add_trace(trace, row=1, col=c)
-        fig.update_yaxes(autorange="reversed", row=1, col=c)
-    fig.update_layout(title="Universal-KD attention λ (student layer × teacher layer), dev set, mean over seeds",
-                      template="plotly_white", width=420 * max(1, len(ukd)), height=420)
-    figure_stem.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(str(figure_stem.with_suffix(".html")), include_plotlyjs="cdn")
-    if png:  # kaleido drives a headless Chromium: seconds, so tests skip it
-        from .report import check_png_export
-
-        check_png_export()
-        fig.write_image(str(figure_stem.with_suffix(".png")), scale=1)
-    lines += [
-        "",
-        f"![lambda heatmaps]({figure_stem.name}.png) (interactive: [{figure_stem.name}.html]({figure_stem.name}.html))",
-        "",
-        "λ rows (dev, mean over seeds):",
-        "",
-    ]
-    for kind, method in ukd:
-        lam = torch.tensor([r.lambdas for r in by_row[(kind, method)]]).mean(0)
-        s_names, _ = layer_names(teacher, configs[kind])
-        for name, row in zip(s_names, lam.tolist()):
-            lines.append(f"- {kind} / {method}, {name}: " + " ".join(f"{v:.3f}" for v in row))
-    if ukd:
-        lams = torch.tensor([row for k, m in ukd for r in by_row[(k, m)] for row in r.lambdas])
-        n_t = lams.shape[-1]
-        cap = math.e / (math.e + n_t - 1)
-        lines += ["", f"Why λ is nearly uniform: its softmax runs over dot products of probability vectors, "
-                  f"which lie in [0, 1], so no teacher layer can get more than e/(e+{n_t - 1}) = {cap:.2f} "
-                  f"of the weight, or less than {1 / (1 + (n_t - 1) * math.e):.2f}; the teacher's layers "
-                  f"mostly agree with each other, so the dot products are close and λ stays near "
-                  f"1/{n_t} = {1 / n_t:.3f} (observed over all runs and student layers: "
-                  f"{lams.min().item():.3f} to {lams.max().item():.3f}). This is the formula as specified; "
-                  f"a temperature on those dot products would sharpen it."]
-    lines += ["", "Regenerate: `bash scripts/universal_kd_report.sh` (the exact command: "
-              f"`python -m fastbert {shlex.join(a for a in sys.argv[1:] if a != '--resume')}`; `--resume` "
-              "reuses finished runs from the runs JSON).", ""]
-    lines += kept_notes(out_md)
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text("\n".join(lines) + "\n")
-
-
-NOTES_BEGIN, NOTES_END = "<!-- notes: kept when the report is regenerated -->", "<!-- end of notes -->"
-
-
-def kept_notes(path: Path) -> list[str]:
-    """The hand-written notes block of an existing report (the analysis that is not a number)."""
-    if not path.is_file():
-        return []
-    text = path.read_text()
-    if NOTES_BEGIN not in text or NOTES_END not in text:
-        return []
-    return text[text.index(NOTES_BEGIN):text.index(NOTES_END) + len(NOTES_END)].splitlines() + [""]
-
-
-def compare_to_kd(by_row: dict) -> list[str]:
-    out = []
-    for kind, method in REPORT_ROWS:
-        if not method.startswith("ukd-") or (kind, method) not in by_row or (kind, "kd") not in by_row:
-            continue
-        mu, su = _mean_std(100 * r.accuracy for r in by_row[(kind, method)])
-        mk, sk = _mean_std(100 * r.accuracy for r in by_row[(kind, "kd")])
-        diff = mu - mk
-        verdict = ("beats vanilla KD" if diff > max(su, sk) else
-                   "is worse than vanilla KD" if -diff > max(su, sk) else "does not beat vanilla KD (within seed noise)")
-        out.append(f"- {kind}: {METHOD_NAMES[method]} {mu:.2f} vs vanilla KD {mk:.2f}: {diff:+.2f} points; "
-                   f"{METHOD_NAMES[method]} {verdict}.")
-    return out
-
-
-def cmd_report(args) -> int:
-    teacher, train, dev, dev_data, note = _load(args)
-    tscores = teacher_scores(teacher, dev)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    rows = [(k, m) for k, m in REPORT_ROWS if k in args.report_students.split(",")]
-    configs = {k: _config(args, k, "none", 0) for k, _ in rows}
-    results: list[RunResult] = []
-    runs_path = Path(args.report_out).with_name(Path(args.report_out).stem + "_runs.json")
-    done = {}
-    if args.resume and runs_path.is_file():  # a long report can be resumed after an interruption
-        for d in json.loads(runs_path.read_text())["runs"]:
-            done[(d["student"], d["method"], d["seed"])] = RunResult(**d)
-    for kind, method in rows:
-        for seed in seeds:
-            cfg = _config(args, kind, method, seed)
-            if (kind, method, seed) in done:
-                results.append(done[(kind, method, seed)])
-                continue
-            student, result = distil_one(teacher, train, dev, cfg)
-            results.append(result)
-            print(f"{kind:>9} {method:>7} seed {seed}: dev acc {100 * result.accuracy:.2f} "
-                  f"layers {[round(100 * a, 1) for a in result.layer_accuracy]} "
-                  f"({result.train_seconds:.0f}s)", file=sys.stderr, flush=True)
-            if kind == "bert" and method == args.save_method and seed == seeds[0] and args.save_student:
-                record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "teacher": args.teacher,
-                          "data": note, "distill": asdict(cfg), "dev": result.to_dict(), "teacher_dev": tscores}
-                save_bert_student(student, teacher, Path(args.save_student), cfg, result, tscores, note, record,
-                                  dev_data)
-            runs_path.parent.mkdir(parents=True, exist_ok=True)
-            runs_path.write_text(json.dumps({"data": note, "teacher": args.teacher, "teacher_dev": tscores,
-                                             "runs": [r.to_dict() for r in results]}, indent=1) + "\n")
-    write_report(results, tscores, args.teacher, note, args, configs, Path(args.report_out),
-                 Path(args.report_out).with_name(Path(args.report_out).stem + "_lambda"), teacher,
-                 png=not args.no_png)
-    print(f"report written to {args.report_out}")
-    return 0
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("distill", help="distil a student (BERT-style, BiLSTM, gated CNN) from a "
                                               "FastBERT teacher: labels only, vanilla KD or Universal-KD")
@@ -607,6 +459,9 @@ def register(subparsers) -> None:
                    help="bilstm / gated-cnn word embeddings: the teacher's (frozen), the teacher's "
                         "(trained further) or random (trained)")
     p.add_argument("--method", default="ukd-il", choices=METHODS)
+    p.add_argument("--space", default="logits", choices=SPACES,
+                   help="Universal-KD's reading of the pseudo-classifier outputs f: logits W h (the paper's "
+                        "Sim_Univ) or probabilities softmax(W h) (the earlier reading)")
     p.add_argument("--alpha", type=float, default=1.0, help="weight of the cross-entropy with labels")
     p.add_argument("--beta", type=float, default=1.0, help="weight of vanilla KD on the final logits")
     p.add_argument("--gamma", type=float, default=1.0, help="weight of the Universal-KD loss")
@@ -624,13 +479,19 @@ def register(subparsers) -> None:
     p.add_argument("--no-share-base", action="store_true",
                    help="also store weights identical to the teacher's backbone")
     p.add_argument("--quiet", action="store_true")
-    g = p.add_argument_group("report")
-    g.add_argument("--report", action="store_true", help="train every row of the report table and write it")
-    g.add_argument("--seeds", default="0,1,2")
+    g = p.add_argument_group("study (--report): rows x seeds, gamma and T tuned on a held-out slice of train")
+    g.add_argument("--report", action="store_true",
+                   help="run the study and append each run to --runs-out (finished runs are reused)")
+    g.add_argument("--seeds", default="0,1,2,3,4", help="the first seed also serves the tuning grid")
     g.add_argument("--report-students", default="bert,bilstm,gated-cnn")
-    g.add_argument("--report-out", default="assets/reports/universal_kd.md")
-    g.add_argument("--save-student", default=None, help="save the bert student of --save-method, first seed, here")
+    g.add_argument("--spaces", default="logits,probs", help="Universal-KD readings to compare")
+    g.add_argument("--val-size", type=int, default=1000, help="rows of train held out for tuning")
+    g.add_argument("--t-grid", default="1,2,4", help="vanilla KD temperatures tried (Universal-KD rows use "
+                                                     "the student's chosen T)")
+    g.add_argument("--gamma-grid", default="0.3,1,3", help="Universal-KD weights tried")
+    g.add_argument("--runs-out", default="assets/reports/universal_kd_runs.json")
+    g.add_argument("--save-student", default=None,
+                   help="save the bert student of --save-method/--save-space, first seed, chosen gamma, here")
     g.add_argument("--save-method", default="ukd-il", choices=METHODS)
-    g.add_argument("--no-png", action="store_true", help="write the heatmap as HTML only")
-    g.add_argument("--resume", action="store_true", help="reuse the runs already in <report>_runs.json")
+    g.add_argument("--save-space", default="logits", choices=SPACES)
     p.set_defaults(func=cmd_distill)

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Regenerate assets/reports/universal_kd.md (+ its lambda heatmap) and the distilled 2-layer
+# Regenerate assets/reports/universal_kd.md (+ its lambda heatmaps) and the distilled 2-layer
 # student runs/sst2-student-2l/ (8.7 MB, kept out of assets/ for its size budget; `python app.py --model runs/sst2-student-2l` shows it) from the FastBERT teacher assets/models/sst2-minilm.
-# CPU-sized: a seeded 8k-row subset of SST-2 train, 1 epoch, 3 seeds x 10 rows (about half an hour
-# on one core). The BERT-style student starts as the teacher's first two layers (a continuation that
-# already works, 87% before distillation; layers 1 and 6 do not fit together and stayed near 80%).
-# Extra arguments are passed on, e.g. --train-size 16000 or --resume.
+# CPU-sized: a seeded 8k-row subset of SST-2 train, 1 epoch; 1,000 other train rows held out to tune
+# the KD temperature T (per student kind) and the Universal-KD weight gamma (per row) at seed 0;
+# then 5 seeds of 14 rows (Universal-KD in both readings of f: logits and probabilities). 81 runs
+# (25 at seed 0 for the grids T in {1,4}, gamma in {1,3}, then 56), 30 s (BiLSTM, gated CNN) to
+# 100 s (BERT-style) each on one free core: about 70 min.
+# The study appends every finished run to assets/reports/universal_kd_runs.json and resumes from it,
+# so it can be stopped and restarted; the report can be written from a partial JSON at any time:
+#   python -m demo.ukd_report assets/reports/universal_kd_runs.json
+# Extra arguments are passed on to the study, e.g. --train-size 16000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m fastbert distill --report \
     --teacher assets/models/sst2-minilm \
     --train ../shared/data/sst2/train.tsv --dev ../shared/data/sst2/dev.tsv \
-    --train-size 8000 --subset-seed 0 --epochs 1 --seeds 0,1,2 --layers 1,2 \
-    --alpha 1 --beta 1 --gamma 1 --temperature 2 \
-    --save-student runs/sst2-student-2l --save-method ukd-il \
-    --report-out assets/reports/universal_kd.md --threads 1 --quiet "$@"
+    --train-size 8000 --val-size 1000 --subset-seed 0 --epochs 1 --seeds 0,1,2,3,4 --layers 1,2 \
+    --alpha 1 --beta 1 --t-grid 1,4 --gamma-grid 1,3 --spaces logits,probs \
+    --save-student runs/sst2-student-2l --save-method ukd-il --save-space logits \
+    --runs-out assets/reports/universal_kd_runs.json --threads 1 --quiet "$@"
+python -m demo.ukd_report assets/reports/universal_kd_runs.json

@@ -90,6 +90,7 @@ def test_the_tab_renders_from_the_student_directory_alone(registry, models_dir, 
     assert any(r.model == view.teacher_row.model and "speed 0.5" in r.setting for r in view.comparison)
     (heatmap,) = view.heatmaps
     assert heatmap.lambdas == summary.lambdas
+    assert summary.space == "logits" and "logits reading" in heatmap.title and "logits reading" in view.notes
     assert [sum(row) for row in heatmap.lambdas] == pytest.approx([1.0, 1.0], abs=1e-5)
     page = student_html(view)
     assert f"{summary.accuracy:.1%}" in page and "tiny-student" in page and "tiny-teacher" in page
@@ -115,23 +116,29 @@ LAM_B = [[0.5, 0.4, 0.1], [0.3, 0.3, 0.4]]
 
 
 def test_the_tab_renders_from_a_partial_report_alone(model, tmp_path):
+    logits = {"space": "logits"}
     runs = [_run("bert", "none", 0, 0.70, LAM_B), _run("bert", "none", 1, 0.72, LAM_B),
-            _run("bert", "ukd-il", 0, 0.80, LAM_A), _run("bert", "ukd-il", 1, 0.76, LAM_B),
-            _run("bert", "ukd-il", 2, 0.78, [[1.0]]),  # a λ of another shape: left out of the mean
-            _run("bilstm", "ukd-ca", 0, 0.60, None), _run("bilstm", "ukd-ca", 1, 0.62, [[0.2, 0.2, 0.6]] * 3),
+            _run("bert", "ukd-il", 0, 0.80, LAM_A, **logits), _run("bert", "ukd-il", 1, 0.76, LAM_B, **logits),
+            _run("bert", "ukd-il", 2, 0.78, [[1.0]], **logits),  # a λ of another shape: left out of the mean
+            _run("bert", "ukd-il", 0, 0.75, LAM_B),  # no space: written before the logits reading, probs
+            _run("bilstm", "ukd-ca", 0, 0.60, None, **logits),
+            _run("bilstm", "ukd-ca", 1, 0.62, [[0.2, 0.2, 0.6]] * 3, **logits),
+            _run("bilstm", "ukd-ca", 1, 0.61, [[0.3, 0.3, 0.4]] * 3, space="probs"),
             {"student": "bert", "method": "kd", "seed": 0},  # no accuracy (an interrupted run): skipped
             "not a run"]
     teacher_dev = {"accuracy": 0.9, "flops_per_sample": 5e6, "params": 4000, "layer_accuracy": [0.8, 0.85, 0.9],
                    "early_exit": [{"speed": 0.5, "accuracy": 0.88, "flops_per_sample": 2e6, "mean_exit_layer": 1.5}]}
     path = _report(tmp_path, runs, teacher_dev)
     view = find_student({}, path)
-    assert view.model_name is None and view.method == "Universal-KD IL"
+    assert view.model_name is None and view.method == "Universal-KD IL (logits)"
     assert view.student.accuracy == pytest.approx(statistics.mean([0.80, 0.76, 0.78])) and view.student.seeds == 3
     assert view.teacher_row.accuracy == 0.9 and [r.accuracy for r in view.comparison] == [0.88]
     assert [(r.model, r.setting, r.seeds) for r in view.report] == [
-        ("BERT-style student", "no KD (labels only)", 2), ("BERT-style student", "Universal-KD IL", 3),
-        ("BiLSTM student", "Universal-KD CA", 2)]
-    bert, bilstm = view.heatmaps
+        ("BERT-style student", "no KD (labels only)", 2), ("BERT-style student", "Universal-KD IL (logits)", 3),
+        ("BERT-style student", "Universal-KD IL (probs)", 1), ("BiLSTM student", "Universal-KD CA (logits)", 2),
+        ("BiLSTM student", "Universal-KD CA (probs)", 1)]
+    bert, bilstm = view.heatmaps  # the reading the tab's student used: logits only
+    assert "logits reading" in bert.title and "logits reading" in bilstm.title and "logits" in view.notes
     mean = [(a + b) / 2 for ra, rb in zip(LAM_A, LAM_B) for a, b in zip(ra, rb)]
     assert [v for row in bert.lambdas for v in row] == pytest.approx(mean)
     assert bert.teacher_layers == ["T1", "T2", "T3"] and bert.student_layers == ["S1", "S2"]
@@ -140,13 +147,45 @@ def test_the_tab_renders_from_a_partial_report_alone(model, tmp_path):
     assert [t.type for t in fig.data] == ["heatmap", "heatmap"] and fig.layout.meta is None
     for trace in fig.data:
         assert [sum(row) for row in trace.z] == pytest.approx([1.0] * len(trace.z))
-    assert [t.showscale for t in fig.data] == [False, True]
+    _check_colour_scale_and_titles(fig, view.heatmaps)
     page = student_html(view)
     acc = [0.80, 0.76, 0.78]
     assert f"{statistics.mean(acc):.2%} ± {100 * statistics.stdev(acc):.2f} (3 seeds)" in page
     app = build_app(ModelRegistry.from_model(model, name="tiny"), distill_report=path)
     assert {"tab-student", "student-summary", "lambda-plot"} <= _elem_ids(app)
     app.close()
+
+
+def _check_colour_scale_and_titles(fig, heatmaps):
+    """One colour scale, fitted to the values (widened only to reach 1/N), 1/N named on its bar;
+    subplot titles short enough not to run into the next panel's."""
+    values = [v for h in heatmaps for row in h.lambdas for v in row]
+    uniform = 1 / len(heatmaps[0].lambdas[0])
+    ax = fig.layout.coloraxis
+    assert all(t.coloraxis == "coloraxis" for t in fig.data)
+    assert ax.cmin == pytest.approx(min(min(values), uniform)) and ax.cmax == pytest.approx(max(max(values), uniform))
+    assert any(f"1/N = {uniform:.3f}" in t for t in ax.colorbar.ticktext)
+    stops = {round(p, 6): c for p, c in ax.colorscale}
+    assert stops[round((uniform - ax.cmin) / (ax.cmax - ax.cmin), 6)] == "#f7f7f7"  # white at 1/N
+    titles = list(fig.layout.annotations)
+    assert len(titles) == len(heatmaps)
+    for a in titles:  # side by side at >= half the figure apart, each line <= 40 characters (~300 px)
+        assert max(len(line) for line in a.text.split("<br>")) <= 40
+        for b in titles:
+            if a is not b and a.y == b.y:
+                assert abs(a.x - b.x) >= 0.5
+
+
+def test_colour_scale_fits_nearly_uniform_lambdas():
+    """λ between 0.159 and 0.170 must not look alike: the scale spans the data, not 0..1."""
+    from demo.student import Heatmap
+
+    lam = [[0.159, 0.170, 0.165, 0.166, 0.170, 0.170], [0.168, 0.160, 0.164, 0.169, 0.170, 0.169]]
+    hs = [Heatmap(f"bert / Universal-KD {m} (probs reading, mean over 5 seeds)", lam, ["S1", "S2"],
+                  [f"T{i}" for i in range(1, 7)]) for m in ("IL", "CG", "CA")]
+    fig = charts.lambda_chart(hs)
+    _check_colour_scale_and_titles(fig, hs)
+    assert fig.layout.coloraxis.cmax - fig.layout.coloraxis.cmin < 0.02
 
 
 def test_a_report_without_universal_kd_rows_has_a_table_but_no_heatmap(tmp_path):

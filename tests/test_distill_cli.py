@@ -36,14 +36,16 @@ def teacher(tmp_path_factory):
 def _batch_loss(student, teacher, cache, rows, cfg):
     ids, mask, types = teacher.collate(cache.enc, rows)
     out = student(ids, mask, types, heads="all")
-    return distillation_loss(out.layer_logits, cache.log_probs[:, rows], cache.labels[rows], cfg.method, cfg.weights)
+    return distillation_loss(out.layer_logits, cache.logits[:, rows], cache.labels[rows], cfg.method, cfg.weights,
+                             cfg.space)
 
 
+@pytest.mark.parametrize("space", ["logits", "probs"])
 @pytest.mark.parametrize("kind,method", [("bert", "ukd-il"), ("bert", "ukd-cg"), ("bilstm", "ukd-ca"),
                                          ("gated-cnn", "ukd-ca"), ("bert", "kd")])
-def test_a_distillation_step_lowers_the_loss(teacher, kind, method):
+def test_a_distillation_step_lowers_the_loss(teacher, kind, method, space):
     cache = teacher_outputs(teacher, _data(16))
-    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16)
+    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16, space=space)
     student = build_student(teacher, cfg)  # eval mode: no dropout noise in the comparison
     rows = list(range(16))
     params = [p for p in student.parameters() if p.requires_grad]
@@ -58,11 +60,12 @@ def test_a_distillation_step_lowers_the_loss(teacher, kind, method):
     assert all(torch.equal(a, b) for a, b in zip(teacher_before, teacher.parameters()))
 
 
+@pytest.mark.parametrize("space", ["logits", "probs"])
 @pytest.mark.parametrize("kind,method", [("bert", "ukd-il"), ("bilstm", "ukd-ca"), ("gated-cnn", "ukd-ca"),
                                          ("bert", "ukd-cg")])
-def test_universal_kd_gradients_reach_the_student_layers_and_pseudo_classifiers(teacher, kind, method):
+def test_universal_kd_gradients_reach_the_student_layers_and_pseudo_classifiers(teacher, kind, method, space):
     cache = teacher_outputs(teacher, _data(8))
-    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16,
+    cfg = DistillConfig(student=kind, method=method, layers=[1, 3], num_layers=2, width=16, space=space,
                         weights=DistillWeights(alpha=0.0, beta=0.0, gamma=1.0))  # L_univ alone
     student = build_student(teacher, cfg)
     teacher.zero_grad(set_to_none=True)
@@ -98,12 +101,14 @@ def test_teacher_outputs_cache_round_trip(teacher, tmp_path):
     fresh = teacher_outputs(teacher, data, tmp_path / "t.pt")
     assert (tmp_path / "t.pt").is_file()
     cached = teacher_outputs(teacher, data, tmp_path / "t.pt")
-    assert torch.equal(fresh.log_probs, cached.log_probs) and torch.equal(fresh.labels, cached.labels)
-    # Each layer's log-probabilities are the teacher's own classifiers' on that text.
+    assert torch.equal(fresh.logits, cached.logits) and torch.equal(fresh.labels, cached.labels)
+    # Each layer's raw logits are the teacher's own classifiers' on that text (not log-probabilities:
+    # the logits reading of Universal-KD takes dot products of them).
     ids, mask, types = teacher.collate(fresh.enc, [3])
     with torch.no_grad():
-        direct = teacher(ids, mask, types).layer_logits[:, 0].log_softmax(-1)
-    assert torch.allclose(fresh.log_probs[:, 3], direct, atol=1e-5)
+        direct = teacher(ids, mask, types).layer_logits[:, 0]
+    assert torch.allclose(fresh.logits[:, 3], direct, atol=1e-5)
+    assert torch.allclose(fresh.log_probs[:, 3], direct.log_softmax(-1), atol=1e-5)
 
 
 def test_teacher_reference_scores(teacher):
@@ -135,6 +140,8 @@ def test_config_checks_name_the_field():
         DistillConfig(student="bert", method="ukd-il", layers=[3])
     with pytest.raises(ValueError, match="student"):
         DistillConfig(student="gpt")
+    with pytest.raises(ValueError, match="space"):
+        DistillConfig(student="bert", space="log-probs")
     assert DistillConfig(student="bilstm", method="kd").lr == 2e-3
 
 
@@ -163,24 +170,45 @@ def test_cli_distils_a_loadable_student_and_writes_the_report(teacher, tmp_path)
     assert summary.accuracy == pytest.approx(
         sum(p.label == y for p, y in zip(student.predict(_data(12, seed=1).texts, speed=0.0),
                                           _data(12, seed=1).raw_labels)) / 12)
-    report = tmp_path / "r" / "ukd.md"
-    assert main(common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--report-out", str(report),
-                          "--no-png"]) == 0
-    text = report.read_text()
-    for row in ("vanilla KD", "Universal-KD IL", "Universal-KD CG", "Universal-KD CA", "gated CNN", "BiLSTM"):
-        assert row in text
-    runs = json.loads((tmp_path / "r" / "ukd_runs.json").read_text())["runs"]
-    assert len(runs) == 10 * 2
-    assert (tmp_path / "r" / "ukd_lambda.html").is_file()
-    assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 2  # train subset and dev
-    assert "## Does Universal-KD beat vanilla KD here?" in text
-    assert "teacher cut after layer 2" in text and "FastBERT early exit, speed 0.5" in text
-    # Regenerating (from the saved runs) keeps the hand-written notes and gives the same table.
-    from fastbert.distill_cli import NOTES_BEGIN, NOTES_END
+    _check_study_and_report(common, tmp_path)
 
-    notes = f"{NOTES_BEGIN}\nwhat was checked\n{NOTES_END}"
+
+def _check_study_and_report(common, tmp_path):
+    """The study tunes T and gamma on held-out train rows at the first seed, reuses that seed's
+    chosen run, resumes without retraining, and the report lists what is missing."""
+    from demo.ukd_report import write_report
+
+    runs_path = tmp_path / "r" / "universal_kd_runs.json"
+    study = common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--runs-out", str(runs_path),
+                      "--val-size", "4", "--t-grid", "1,2", "--gamma-grid", "1,3", "--report-students", "bert,bilstm"]
+    assert main(study) == 0
+    state = json.loads(runs_path.read_text())
+    # seed 0: bert none + 2 T + 4 rows x 2 gamma; bilstm none + 2 T + 2 rows x 2 gamma; seed 1: 10 rows
+    assert len(state["runs"]) + len(state["tuning"]) == 11 + 7 + 10
+    assert len(state["runs"]) == 10 * 2 and len(state["rows"]) == 10
+    for key, chosen in state["chosen"].items():
+        tried = [r for r in state["runs"] + state["tuning"] if r["seed"] == 0 and
+                 "/".join([r["student"], r["method"]] + ([r["space"]] if r["method"].startswith("ukd-") else [])) == key]
+        assert max(r["val_accuracy"] for r in tried) == next(r["val_accuracy"] for r in tried if all(
+            r[k] == v for k, v in chosen.items()))
+    assert {r["space"] for r in state["runs"] if r["method"].startswith("ukd-")} == {"logits", "probs"}
+    assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 3  # train subset, dev, held-out rows
+    before = runs_path.read_text()
+    assert main(study) == 0 and runs_path.read_text().split('"command"')[1:] == before.split('"command"')[1:]
+    report = tmp_path / "r" / "universal_kd.md"
+    text = write_report(runs_path, report, png=False).read_text()
+    for row in ("vanilla KD", "Universal-KD IL", "Universal-KD CG", "Universal-KD CA", "BiLSTM", "logits", "probs"):
+        assert row in text
+    assert "20 of 20 planned runs finished" in text and (tmp_path / "r" / "universal_kd_lambda_logits.html").is_file()
+    assert "Universal-KD IL (logits) − vanilla KD" in text and "(n=2)" in text
+    # A partial study: the report says which runs are missing and shows no number for them.
+    state["runs"] = [r for r in state["runs"] if not (r["seed"] == 1 and r["student"] == "bilstm")]
+    runs_path.write_text(json.dumps(state))
+    notes = "<!-- notes: kept when the report is regenerated -->\nwhat was checked\n<!-- end of notes -->"
     report.write_text(text + notes + "\n")
-    assert main(common + ["--report", "--seeds", "0,1", "--max-steps", "2", "--report-out", str(report),
-                          "--no-png", "--resume"]) == 0
-    again = report.read_text()
-    assert notes in again and again.split("Regenerate:")[0] == text.split("Regenerate:")[0]
+    partial = write_report(runs_path, report, png=False).read_text()
+    assert "16 of 20 planned runs finished" in partial and "bilstm / vanilla KD: seed 1" in partial
+    assert notes in partial
+    (tmp_path / "r" / "universal_kd_notes.md").write_text("## Notes\nthe scale of the logits\n")
+    again = write_report(runs_path, report, png=False).read_text()
+    assert again.endswith("## Notes\nthe scale of the logits\n\n") and "what was checked" not in again
