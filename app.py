@@ -39,7 +39,7 @@ def main(argv=None) -> int:
 
     if args.model == str(DEFAULT_MODEL) and not DEFAULT_MODEL.is_dir():
         print(f"error: the default model is missing: {DEFAULT_MODEL}\n"
-              "Rebuild it (README.md, section 'Results (the shipped models)', 'Rebuild the models'), or pass --model with a FastBERT model "
+              "Rebuild it (docs/results.md, section 'Rebuild the models'), or pass --model with a FastBERT model "
               "directory (written by FastBert.save_pretrained) or a hub id.", file=sys.stderr)
         return 2
     try:

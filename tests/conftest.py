@@ -49,3 +49,25 @@ def texts():
     return ["good film", "the plot was very boring and the actors were awful", "not bad",
             "loved the music but hated the ending", "fun", "a great cast and a fine story really",
             "it is the movie", "dull dull dull", "xyz qq"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(model, tmp_path_factory):
+    """The tiny model saved as a model directory the app can serve."""
+    directory = tmp_path_factory.mktemp("models") / "tiny-sentiment"
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from serving import CHROMIUM
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()

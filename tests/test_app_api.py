@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from test_app_server import running_app, tiny_model_dir  # noqa: F401 (a fixture)
+from serving import running_app
 
 MAX_ROWS = 20
 KEYS = {"label", "confidence", "exit_layer", "num_layers", "uncertainties", "flops", "full_flops", "speedup"}

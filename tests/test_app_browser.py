@@ -5,9 +5,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from test_app_server import running_app, tiny_model_dir  # noqa: F401 (a fixture)
+from serving import CHROMIUM, running_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
     "Debian's Chromium is not installed at /usr/bin/chromium; run `bash scripts/install_chromium.sh` "
     "(scripts/test.sh does) to run the browser test"))
@@ -19,17 +18,6 @@ TEXT = "loved the music but hated the ending"
 def url(tiny_model_dir):
     with running_app(tiny_model_dir, max_batch_rows=30) as address:
         yield address
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 
 from demo import limits
 from demo.batching import Batcher
-from test_app_server import running_app, tiny_model_dir  # noqa: F401 (a fixture)
+from serving import running_app
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from test_app_server import free_port, tiny_model_dir  # noqa: F401 (a fixture)
+from serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

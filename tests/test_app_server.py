@@ -1,8 +1,6 @@
 """app.py and launching: host choice, clear start-up errors, and a helper that serves the app
 on a free local port for the end-to-end tests (test_app_api.py, test_app_browser.py)."""
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,35 +9,9 @@ import pytest
 
 import app as app_module
 import demo
-from demo import ModelRegistry, build_app, launch
+from serving import running_app
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_app(model_dir: Path, models_dir: Path | None = None, **build_kwargs):
-    """Serve the app for `model_dir` (and any others in `models_dir`) on 127.0.0.1 and a free
-    port; yields its URL."""
-    blocks = build_app(ModelRegistry.from_source(model_dir, models_dir=models_dir), **build_kwargs)
-    port = free_port()
-    launch(blocks, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        blocks.close()
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(model, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("models") / "tiny-sentiment"
-    model.save_pretrained(directory)
-    return directory
 
 
 def test_served_app_answers_on_localhost(tiny_model_dir):

@@ -6,8 +6,7 @@ import pytest
 
 from fastbert.calibrate import calibrate
 from fastbert.data import TextDataset
-from test_app_browser import CHROMIUM, browser  # noqa: F401 (a fixture)
-from test_app_server import running_app
+from serving import CHROMIUM, running_app
 from tiny import tiny_model
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium")

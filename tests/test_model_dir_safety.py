@@ -274,15 +274,17 @@ def test_app_exit_code_from_the_command_line(saved):
     assert "model.safetensors" in out.stderr.strip()
 
 
-def test_missing_default_model_message_points_to_a_real_readme_section(monkeypatch, tmp_path, capsys):
+def test_missing_default_model_message_points_to_a_real_docs_section(monkeypatch, tmp_path, capsys):
     import demo
 
     monkeypatch.setattr(demo, "DEFAULT_MODEL", tmp_path / "sst2-minilm")
     assert app_module.main([]) == 2
-    sections = re.findall(r"section '([^']+)'", capsys.readouterr().err)
-    headings = [line.lstrip("#").strip() for line in (ROOT / "README.md").read_text().splitlines()
-                if line.startswith("#")]
-    assert sections and all(s in headings for s in sections)
+    pointers = re.findall(r"\(([\w/.-]+\.md), section '([^']+)'\)", capsys.readouterr().err)
+    assert pointers
+    for page, section in pointers:
+        headings = [line.lstrip("#").strip() for line in (ROOT / page).read_text().splitlines()
+                    if line.startswith("#")]
+        assert section in headings, (page, section)
 
 
 def test_every_auto_class_load_refuses_remote_code():

@@ -1,7 +1,6 @@
 """The shipped Chinese model: loads from its own directory alone (no backbone directory, no
 ../shared data), is small, gets the app's Chinese examples, and classifies them."""
 import shutil
-from pathlib import Path
 
 
 from demo.examples import examples_for
