@@ -11,7 +11,6 @@ import zlib
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 
 from .student import Heatmap

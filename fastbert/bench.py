@@ -21,9 +21,7 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import datetime
 import json
 import os
 import platform

@@ -6,12 +6,10 @@ kept in memory; every student and seed then trains against that cache.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
 import shlex
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field

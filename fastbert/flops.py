@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 from torch import nn

@@ -3,7 +3,6 @@ classifier on every other layer (Liu et al., ACL 2020)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import numbers
 import threading
 from pathlib import Path
