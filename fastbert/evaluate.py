@@ -69,9 +69,12 @@ class LayerOutputs:
         return normalized_entropy(self.layer_probs)
 
 
-def all_layer_outputs(model, data: TextDataset, batch_size: int = 64, calibrated: bool = True) -> LayerOutputs:
+def all_layer_outputs(model, data: TextDataset, batch_size: int = 64, calibrated: bool = True,
+                      encodings: dict | None = None) -> LayerOutputs:
+    """Every layer's probabilities for every sample (one all-layers pass). `encodings`: what
+    `model.tokenize(data.texts)` returned, to tokenize elsewhere (outside a lock, say)."""
     enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True,
-                                       calibrated=calibrated)
+                                       calibrated=calibrated, encodings=encodings)
     N, L, C = len(data), model.num_layers, model.config.num_labels
     layer_probs = torch.empty(L, N, C)
     for rows, tr in zip(batches, traces):

@@ -261,3 +261,19 @@ def test_batch_counts_truncated_texts(model, loaded):
     run = run_batch(loaded, BatchInput(["good film", long, "bad"], None, "x"))
     assert run.truncated == 1
     assert int(run.outputs.num_tokens.max()) == model.config.max_length
+
+
+def test_the_views_never_tokenize_while_holding_the_model_lock(model, loaded, labeled, monkeypatch):
+    """Another user waits on the lock only for the layers, not for tokenizing (issue: a long text
+    tokenized under the lock stalled everyone)."""
+    real = type(model).tokenize
+    held = []
+
+    def spy(self, texts):
+        held.append(loaded.lock.locked())
+        return real(self, texts)
+
+    monkeypatch.setattr(type(model), "tokenize", spy)
+    run_text(loaded, "good film", 0.5, repeats=2)
+    run_batch(loaded, labeled)
+    assert held and not any(held)
