@@ -11,6 +11,7 @@ import argparse
 import csv
 import math
 import statistics
+import sys
 from pathlib import Path
 
 from fastbert.distill_cli import METHOD_NAMES
@@ -335,7 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     runs = Path(a.runs_json)
     out = Path(a.out) if a.out else runs.with_name("universal_kd.md")
-    print(f"report written to {write_report(runs, out, Path(a.paper), png=not a.no_png)}")
+    try:
+        if not a.no_png:
+            from fastbert.report import check_png_export
+
+            check_png_export()  # kaleido is an optional extra: say so before any work
+        print(f"report written to {write_report(runs, out, Path(a.paper), png=not a.no_png)}")
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

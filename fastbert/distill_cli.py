@@ -404,10 +404,6 @@ def _config(args, student: str, method: str, seed: int, space: str | None = None
 
 
 def cmd_distill(args) -> int:
-    if not args.no_png:
-        from .report import check_png_export
-
-        check_png_export()  # before hours of training, not after
     if args.report:
         from .distill_study import run_study
 

@@ -34,11 +34,17 @@ def test_a_space_installs_the_cpu_build_of_the_pinned_torch():
     assert not any(line.startswith("-") and "index" in line for line in requirement_lines(ROOT / "requirements.txt"))
 
 
+def _ukd_report(argv):
+    from demo import ukd_report
+
+    return ukd_report.main(argv)
+
+
 @pytest.mark.parametrize("command", [["report", "--model", "m", "--data", "d", "--out", "o.md"],
-                                     ["distill", "--report", "--out", "x"]])
+                                     ["ukd_report", "runs.json"]])
 def test_png_figures_without_kaleido_are_a_one_line_error(monkeypatch, capsys, command):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "kaleido" else real(name, *a))
-    assert cli.main(command) == 2
+    assert (_ukd_report(command[1:]) if command[0] == "ukd_report" else cli.main(command)) == 2
     err = capsys.readouterr().err
     assert re.search(r"kaleido.*fastbert-adaptive\[report\].*--no-png", err) and "Traceback" not in err
