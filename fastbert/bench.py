@@ -352,7 +352,7 @@ def pipeline_inputs(texts: Sequence) -> list:
     return [{"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else t for t in texts]
 
 
-def _ort_speed(model, runner, chunks, speed, criterion, bs, temps) -> list:
+def _ort_speed(model, runner, chunks, speed, criterion, bs, temps=None) -> list:
     """(e): what `predict` runs on ONNX Runtime (the loop's torch work on one thread)."""
     with runner.loop_threads():
         return [adaptive_forward(model, *c, speed, criterion, bs, temps, runner=runner) for c in chunks]
