@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +36,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from .data import TextDataset, load_dataset
+from .data import load_dataset
+from .bench_report import markdown_report
+from .bench_timing import Workload, build_workloads, interleaved, median, paired_ratio
 from .evaluate import all_layer_outputs, sweep
 from .inference import adaptive_forward
 from .uncertainty import decide_exits, get_criterion
@@ -46,18 +47,6 @@ DEFAULT_MODEL = "assets/models/sst2-minilm"
 DEFAULT_DATA = "../shared/data/sst2/dev.tsv"
 DEFAULT_OUT = "assets/reports/bench.md"
 SPEEDS = (0.0, 0.1, 0.3, 0.5, 0.8)
-TARGET_SPEED = 0.5
-# The issue's targets: (what, limit). Checked on the data file's workload only.
-TARGET_OVERHEAD = 1.10  # speed-0 time / plain-model time, at most
-TARGET_RATIO_B1 = 0.85  # wall-clock / FLOPs speedup at speed 0.5, batch 1, at least
-TARGET_RATIO_B32 = 0.75  # the same, batch 32 (CPU)
-TARGET_RATIO_B32_GPU = 0.60  # the same, batch 32, on a GPU
-TARGET_APP_P50_MS = 60.0  # server-side /classify p50
-# On ONNX Runtime: (e) at speed 0.5 at least this many times faster than (d), by batch size;
-# (e) at speed 0 at most this much slower than (d); the app's /classify p50 when it runs on ORT.
-TARGET_ORT_SPEEDUP = {1: 2.5, 32: 2.3}
-TARGET_ORT_OVERHEAD = 1.15
-TARGET_APP_P50_MS_ORT = 8.0
 
 
 @dataclass
@@ -163,150 +152,6 @@ class BenchResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-# ----- measurement primitives ------------------------------------------------------------------
-def median(values: Sequence[float]) -> float:
-    if not values:
-        raise ValueError("median of no values")
-    return float(statistics.median(values))
-
-
-def paired_ratio(times: dict[str, list[float]], num: str | Sequence[str], den: str | Sequence[str]) -> float:
-    """Median over rounds of sum(times of `num`) / sum(times of `den`) in the same round.
-
-    `interleaved` runs every configuration once per round, so the i-th times of two runs were
-    taken seconds apart; a ratio within a round cancels the machine's slow drifts, which a ratio
-    of two medians would not. Rounds where either side has no time (a slow run with fewer
-    repeats) are left out.
-
-    >>> paired_ratio({"a": [2.0, 4.0, 9.0], "b": [1.0, 2.0, 3.0]}, "a", "b")
-    2.0
-    """
-    num, den = ([num] if isinstance(num, str) else list(num)), ([den] if isinstance(den, str) else list(den))
-    rounds = min(len(times[k]) for k in num + den)
-    return median([sum(times[k][i] for k in num) / sum(times[k][i] for k in den) for i in range(rounds)])
-
-
-def plan_repeats(warmup_seconds: float, repeats: int, min_repeats: int, seconds_per_config: float) -> int:
-    """Repeats for a configuration whose warm-up took `warmup_seconds`: `repeats`, or fewer (but
-    at least `min_repeats`) for one that would otherwise take longer than `seconds_per_config`.
-
-    >>> plan_repeats(0.1, 5, 3, 15.0), plan_repeats(10.0, 5, 3, 15.0)
-    (5, 3)
-    """
-    affordable = seconds_per_config / max(warmup_seconds, 1e-9)
-    return max(min(min_repeats, repeats), min(repeats, int(min(affordable, repeats))))
-
-
-def interleaved(runs: dict[str, Callable[[], object]], repeats: int, min_repeats: int = 3,
-                seconds_per_config: float = float("inf"),
-                clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
-    """Seconds of each run, round-robin: one untimed warm-up each, then rounds in which every run
-    that still needs a repeat runs once; the order rotates by one each round so that no run is
-    always first after another. Slow runs get fewer repeats (see `plan_repeats`).
-
-    >>> times = interleaved({"a": lambda: None, "b": lambda: None}, repeats=3)
-    >>> [len(t) for t in times.values()]
-    [3, 3]
-    """
-    names = list(runs)
-    counts = {}
-    for name in names:
-        start = clock()
-        runs[name]()
-        counts[name] = plan_repeats(clock() - start, repeats, min_repeats, seconds_per_config)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(max(counts.values(), default=0)):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            if len(times[name]) < counts[name]:
-                start = clock()
-                runs[name]()
-                times[name].append(clock() - start)
-    return times
-
-
-# ----- workloads -----------------------------------------------------------------------------
-def evenly_spaced(n: int, k: int) -> list[int]:
-    """k row indices spread over range(n) (all of them when k <= 0 or k >= n).
-
-    >>> evenly_spaced(10, 4)
-    [0, 2, 5, 7]
-    """
-    if k <= 0 or k >= n:
-        return list(range(n))
-    return [i * n // k for i in range(k)]
-
-
-def synthetic_texts(tokenizer, words: Sequence[str], num_tokens: int, count: int) -> list[str]:
-    """`count` texts of exactly `num_tokens` tokens ([CLS] and [SEP] included), made of
-    consecutive `words` (cycled). A word that does not fit in what is left is skipped; a text
-    that cannot be filled exactly is an error.
-
-    >>> from transformers import AutoTokenizer                               # doctest: +SKIP
-    >>> tok = AutoTokenizer.from_pretrained("bert-base-uncased")             # doctest: +SKIP
-    >>> len(tok(synthetic_texts(tok, ["a", "fine", "film"], 8, 1)[0])["input_ids"])  # doctest: +SKIP
-    8
-    """
-    specials = len(tokenizer("")["input_ids"])
-    want = num_tokens - specials
-    lengths = [len(ids) for ids in tokenizer(list(words), add_special_tokens=False)["input_ids"]]
-    usable = [(w, n) for w, n in zip(words, lengths) if n > 0]
-    if not any(n == 1 for _, n in usable):
-        raise ValueError("synthetic_texts: need at least one single-token word to fill texts exactly")
-    texts, k = [], 0
-    for _ in range(count):
-        out, have, tries = [], 0, 0
-        while have < want:
-            w, n = usable[k % len(usable)]
-            k += 1
-            tries += 1
-            if have + n <= want:
-                out.append(w)
-                have += n
-            elif tries > 50 * len(usable):
-                raise ValueError(f"synthetic_texts: cannot fill {num_tokens} tokens exactly")
-        texts.append(" ".join(out))
-    return texts
-
-
-def corpus_words(data: TextDataset | None, fallback: Sequence[str]) -> list[str]:
-    """Whitespace-separated words of a dataset's texts (or `fallback` without data)."""
-    if data is None:
-        return list(fallback)
-    words = []
-    for t in data.texts:
-        for part in (t if isinstance(t, tuple) else (t,)):
-            words.extend(part.split())
-    return words
-
-
-@dataclass
-class Workload:
-    """Texts (with labels or not) timed at one batch size."""
-
-    name: str
-    data: TextDataset
-    batch_size: int
-
-
-def build_workloads(cfg: BenchConfig, model, data: TextDataset | None) -> list[Workload]:
-    """The data file at each batch size (batch 1 on a spread-out subset when asked), then the
-    synthetic lengths at each batch size."""
-    out = []
-    if data is not None:
-        name = Path(data.source).parent.name + "/" + Path(data.source).name
-        for bs in cfg.batch_sizes:
-            rows = evenly_spaced(len(data), cfg.b1_samples if bs == 1 else cfg.data_samples)
-            label = name if len(rows) == len(data) else f"{name} ({len(rows)} of {len(data)} rows)"
-            out.append(Workload(label, data.subset(rows), bs))
-    words = corpus_words(data, model.tokenizer.get_vocab().keys())
-    for n in cfg.lengths:
-        texts = synthetic_texts(model.tokenizer, words, min(n, model.config.max_length), cfg.synthetic_samples)
-        for bs in cfg.batch_sizes:
-            out.append(Workload(f"synthetic, {n} tokens", TextDataset(texts, None, f"synthetic-{n}"), bs))
-    return out
 
 
 # ----- the references ------------------------------------------------------------------------
@@ -527,137 +372,6 @@ def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
     app = run_app_benchmark(cfg, log) if cfg.app else None
     machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return BenchResult(asdict(cfg), command, machine, groups, app, notes)
-
-
-def _f(x, fmt="{:.2f}", none="–") -> str:
-    return none if x is None else fmt.format(x)
-
-
-def results_table(groups: Sequence[GroupResult]) -> str:
-    """One markdown row per (workload, batch size, speed)."""
-    out = ["| workload | batch | speed | accuracy | mean exit layer | FLOPs speedup | ms / sample | "
-           "× vs (a) speed 0 | × vs (b) plain | × vs (c) pipeline | wall / FLOPs | (e) ORT ms / sample | "
-           "(e) × vs (d) ORT full |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for g in groups:
-        for r in g.rows:
-            acc = None if r.accuracy is None else 100 * r.accuracy
-            out.append(f"| {g.workload} | {g.batch_size} | {r.speed:g} | {_f(acc, '{:.2f}%')} | "
-                       f"{r.mean_exit_layer:.2f} | {r.flops_speedup:.2f}× | {r.ms_per_sample:.2f} | "
-                       f"{r.vs_speed0:.2f}× | {r.vs_plain:.2f}× | {_f(r.vs_pipeline, '{:.2f}×')} | "
-                       f"{100 * r.wall_over_flops:.0f}% | {_f(r.ort_ms)} | {_f(r.vs_ort_full, '{:.2f}×')} |")
-    return "\n".join(out)
-
-
-def references_table(groups: Sequence[GroupResult]) -> str:
-    out = ["| workload | batch | samples | mean tokens | tokenize ms / sample | collate ms / sample | "
-           "(b) plain ms / sample | (c) pipeline ms / sample | (d) ORT full ms / sample | speed 0 / (b) | "
-           "repeats (min–max) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for g in groups:
-        reps = g.repeats.values()
-        out.append(f"| {g.workload} | {g.batch_size} | {g.samples} | {g.mean_tokens:.1f} | {g.tokenize_ms:.3f} | "
-                   f"{g.collate_ms:.3f} | {g.plain_ms:.2f} | {_f(g.pipeline_ms)} | {_f(g.ort_full_ms)} | "
-                   f"{100 * g.speed0_over_plain:.0f}% | {min(reps)}–{max(reps)} |")
-    return "\n".join(out)
-
-
-def target_checks(result: BenchResult) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for the issue's targets, on the data file's workload."""
-    gpu = result.machine.get("device", "cpu").startswith("cuda")
-    data_groups = [g for g in result.groups if not g.workload.startswith("synthetic")]
-    checks = []
-    for g in data_groups:
-        checks.append((f"speed 0 at most {100 * (TARGET_OVERHEAD - 1):.0f}% slower than (b), batch {g.batch_size}",
-                       f"{100 * (g.speed0_over_plain - 1):+.1f}%", g.speed0_over_plain <= TARGET_OVERHEAD))
-        if TARGET_SPEED in [r.speed for r in g.rows] and g.batch_size in (1, 32):
-            limit = TARGET_RATIO_B1 if g.batch_size == 1 else (TARGET_RATIO_B32_GPU if gpu else TARGET_RATIO_B32)
-            r = g.row(TARGET_SPEED)
-            checks.append((f"batch {g.batch_size}, speed {TARGET_SPEED:g}: wall-clock ≥ {100 * limit:.0f}% of FLOPs speedup",
-                           f"{r.vs_plain:.2f}× of {r.flops_speedup:.2f}× = {100 * r.wall_over_flops:.0f}%",
-                           r.wall_over_flops >= limit))
-        checks += _ort_checks(g)
-    app = result.app or {}
-    if "single" in app and app.get("runtime") == "onnxruntime":
-        p50 = app["single"]["server_ms"]["p50"]
-        checks.append((f"/classify p50 at most {TARGET_APP_P50_MS_ORT:.0f} ms server-side (app on onnxruntime)",
-                       f"{p50:.1f} ms", p50 <= TARGET_APP_P50_MS_ORT))
-    elif "single" in app:
-        p50 = app["single"]["server_ms"]["p50"]
-        checks.append((f"/classify p50 under {TARGET_APP_P50_MS:.0f} ms server-side", f"{p50:.1f} ms",
-                       p50 < TARGET_APP_P50_MS))
-    return checks
-
-
-def _ort_checks(g: GroupResult) -> list[tuple[str, str, bool]]:
-    rows = {r.speed: r for r in g.rows if r.vs_ort_full is not None}
-    checks = []
-    if 0.0 in rows:
-        over = 1.0 / rows[0.0].vs_ort_full
-        checks.append((f"(e) speed 0 at most {100 * (TARGET_ORT_OVERHEAD - 1):.0f}% slower than (d) ORT full, "
-                       f"batch {g.batch_size}", f"{100 * (over - 1):+.1f}%", over <= TARGET_ORT_OVERHEAD))
-    if TARGET_SPEED in rows and g.batch_size in TARGET_ORT_SPEEDUP:
-        limit, r = TARGET_ORT_SPEEDUP[g.batch_size], rows[TARGET_SPEED]
-        checks.append((f"(e) batch {g.batch_size}, speed {TARGET_SPEED:g}: at least {limit:g}× faster than (d)",
-                       f"{r.vs_ort_full:.2f}×", r.vs_ort_full >= limit))
-    return checks
-
-
-def app_table(app: dict) -> str:
-    if "error" in app:
-        return f"The app benchmark failed: {' '.join(app['error'])}"
-    out = [f"- Model: `{app['model']}`; app threads: {app.get('threads', 'default')}; "
-           f"runtime: {app.get('runtime', 'pytorch')}.",
-           f"- Cold start (process launch to first `/classify` answer): {app['cold_start_s']:.1f} s "
-           f"(HTTP up after {app['http_up_s']:.1f} s).",
-           f"- Peak resident memory (VmHWM): {app['vmhwm_after_first_answer_mb']:.0f} MB with the model loaded "
-           f"and one answer given; {app['vmhwm_end_mb']:.0f} MB after the load test.",
-           "", "| /classify | requests | server p50 ms | server p95 ms | client p50 ms | client p95 ms | requests / s |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
-    for key, label in (("single", "1 client, one after another"), ("concurrent", f"{app.get('clients', 16)} clients at once")):
-        if key in app:
-            s = app[key]
-            out.append(f"| {label} | {s['requests']} | {s['server_ms']['p50']:.1f} | {s['server_ms']['p95']:.1f} | "
-                       f"{s['client_ms']['p50']:.1f} | {s['client_ms']['p95']:.1f} | {s['requests_per_s']:.1f} |")
-    out += ["", "Server-side: the `latency_ms` the app reports in each answer (the model's `predict` call, "
-                "inside the model lock). Client-side: the `gradio_client` round trip, queueing included."]
-    return "\n".join(out)
-
-
-def markdown_report(result: BenchResult) -> str:
-    m, c = result.machine, result.config
-    lines = [
-        "# Benchmark: wall-clock next to FLOPs",
-        "",
-        f"Command: `{result.command}`",
-        "",
-        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m.get('physical_cores') or '?'} cores), "
-        f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}; torch {m['torch']}, "
-        f"threads: {m['torch_threads']} (interop {m['torch_interop_threads']}); transformers {m['transformers']}, "
-        f"Python {m['python']}. Load average at start {m['load_average']}, at end {m.get('load_average_end')}.",
-        "",
-        f"Model `{c['model']}`, data `{c['data']}`; speeds {c['speeds']}; repeats {c['repeats']} "
-        f"(at least {c['min_repeats']} for slow configurations), interleaved round-robin, medians.",
-        "",
-        "## Results",
-        "",
-        results_table(result.groups),
-        "",
-        "## References and input preparation",
-        "",
-        references_table(result.groups),
-        "",
-        "## Targets",
-        "",
-        "| target | measured | met |",
-        "|---|---|---|",
-    ]
-    for what, measured, met in target_checks(result):
-        lines.append(f"| {what} | {measured} | {'yes' if met else 'no'} |")
-    if result.app is not None:
-        lines += ["", "## App", "", app_table(result.app)]
-    lines += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
-    return "\n".join(lines) + "\n"
 
 
 # ----- command line --------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from fastbert import cli
-from fastbert.bench import (BenchConfig, BenchResult, GroupResult, SpeedRow, Workload, build_workloads,
-                            evenly_spaced, interleaved, measure_group, median, paired_ratio, plain_classifier, plan_repeats,
-                            references_table, results_table, synthetic_texts, target_checks, text_pipeline)
+from fastbert.bench import BenchConfig, BenchResult, GroupResult, SpeedRow, measure_group, plain_classifier, text_pipeline
+from fastbert.bench_report import references_table, results_table, target_checks
+from fastbert.bench_timing import (Workload, build_workloads, evenly_spaced, interleaved, median, paired_ratio,
+                                   plan_repeats, synthetic_texts)
 from fastbert.data import TextDataset
 from fastbert.evaluate import all_layer_outputs, sweep
 from tiny import WORDS, tiny_model

@@ -188,8 +188,9 @@ def test_the_app_falls_back_to_pytorch_with_a_one_line_notice(tmp_path, monkeypa
 
 
 def test_bench_times_the_onnxruntime_contenders_in_the_same_rounds(tiny, many_texts):
-    from fastbert.bench import (BenchConfig, BenchResult, Workload, measure_group, plain_classifier,
-                                results_table, target_checks)
+    from fastbert.bench import BenchConfig, BenchResult, measure_group, plain_classifier
+    from fastbert.bench_report import results_table, target_checks
+    from fastbert.bench_timing import Workload
     from fastbert.bench_ort import build_contenders
     from fastbert.data import TextDataset
 
