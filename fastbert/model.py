@@ -297,6 +297,7 @@ class FastBert(nn.Module):
         enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated,
                                           encodings)
         results: list[Prediction | None] = [None] * len(texts)
+        estimated = enc.get("input_tokens_estimated") or [False] * len(texts)
         for rows, tr in zip(batches, traces):
             n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
             spent = self.cost.spent_flops(n, tr.exit_layer.double()).tolist()
@@ -312,7 +313,7 @@ class FastBert(nn.Module):
                     probs=final[j], exit_layer=k, num_layers=self.num_layers,
                     uncertainties=un[j][:k], layer_probs=lp[j][:k],
                     num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
-                    input_tokens_estimated=bool(enc.get("input_tokens_estimated", [False] * len(texts))[r]),
+                    input_tokens_estimated=bool(estimated[r]),
                     flops=spent[j], full_flops=full[j],
                     all_uncertainties=un[j] if compute_all else None,
                     all_layer_probs=lp[j] if compute_all else None, speed=speed,
