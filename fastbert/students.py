@@ -46,6 +46,9 @@ def bert_student(teacher: FastBert, layers: Sequence[int], copy_classifiers: boo
     bb_config.num_hidden_layers = len(layers)
     encoder = LayerwiseEncoder.from_config(bb_config)
     config = copy.deepcopy(teacher.config)
+    # The teacher's calibration (one temperature per teacher layer, its speed curve) describes
+    # the teacher; a student is a new model, uncalibrated until `calibrate` is run on it.
+    config.temperatures, config.calibration_curve = None, None
     student = FastBert(config, encoder, teacher.tokenizer)
     src = teacher.encoder.model
     dst = student.encoder.model

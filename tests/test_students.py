@@ -1,4 +1,6 @@
 """Students: BERT-style from teacher layers, BiLSTM and gated CNN with per-layer pseudo-classifiers."""
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -93,3 +95,13 @@ def test_sequence_student_uses_the_teacher_vocabulary(model):
     assert sequence_student(model, "gated-cnn", embeddings="teacher-trainable").embeddings.weight.requires_grad
     with pytest.raises(ValueError, match="kind"):
         sequence_student(model, "transformer")
+
+
+def test_bert_student_of_a_calibrated_teacher_starts_uncalibrated(model, texts):
+    teacher = copy.deepcopy(model)
+    teacher.config.temperatures = [1.5] * teacher.num_layers
+    teacher.config.calibration_curve = "calibration.json"
+    student = bert_student(teacher, [1, 2])  # 2 layers: the teacher's 3 temperatures would not fit
+    assert student.config.temperatures is None and student.config.calibration_curve is None
+    assert teacher.config.temperatures == [1.5] * 3
+    assert len(student.predict(texts, speed=0.5)) == len(texts)
