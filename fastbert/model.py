@@ -18,7 +18,7 @@ from .config import FastBertConfig
 from .encoding import TextEncoder
 from .flops import CostModel, build_cost_model
 from .inference import LayerRunner, Trace, TorchRunner, adaptive_forward, full_forward
-from .outputs import FastBertOutput, Prediction
+from .outputs import FastBertOutput, Prediction, predictions
 from .uncertainty import ExitCriterion, get_criterion
 from .weight_cache import clear
 
@@ -295,30 +295,7 @@ class FastBert(nn.Module):
         if not texts:
             return []
         run = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated, encodings)
-        enc = run.encodings
-        results: list[Prediction | None] = [None] * len(texts)
-        estimated = enc.get("input_tokens_estimated") or [False] * len(texts)
-        for rows, tr in zip(run.chunks, run.batches):
-            n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
-            spent = self.cost.spent_flops(n, tr.exit_layer.double()).tolist()
-            full = self.cost.full_flops(n).tolist()
-            final = tr.probs.tolist()
-            exits = tr.exit_layer.tolist()
-            lp, un = tr.layer_probs.transpose(0, 1).tolist(), tr.uncertainties.t().tolist()
-            for j, r in enumerate(rows):
-                k = exits[j]
-                label_id = max(range(len(final[j])), key=final[j].__getitem__)
-                results[r] = Prediction(
-                    text=texts[r], label=self.config.labels[label_id], label_id=label_id,
-                    probs=final[j], exit_layer=k, num_layers=self.num_layers,
-                    uncertainties=un[j][:k], layer_probs=lp[j][:k],
-                    num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
-                    input_tokens_estimated=bool(estimated[r]),
-                    flops=spent[j], full_flops=full[j],
-                    all_uncertainties=un[j] if compute_all else None,
-                    all_layer_probs=lp[j] if compute_all else None, speed=speed,
-                )
-        return results  # type: ignore[return-value]
+        return predictions(texts, run, self.cost, self.config.labels, self.num_layers, speed, compute_all)
 
     def choose_speed(self, target_speedup: float | None = None, target_accuracy_drop: float | None = None,
                      calibrated: bool = True) -> CurvePoint:
