@@ -64,6 +64,13 @@ def flag_of(f: dataclasses.Field) -> str:
     return f"--no-{name}" if f.default is True else f"--{name}"
 
 
+def _text(value) -> str:
+    """A value as the command line spells it: floats short, lists comma-separated."""
+    if isinstance(value, list):
+        return ",".join(_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _default(f: dataclasses.Field):
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -89,6 +96,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs["required"] = True
         else:
             kwargs["default"] = default
+            if default is not None and not isinstance(default, bool) and "help" in kwargs:
+                kwargs["help"] += f" (default: {_text(default) or chr(39) * 2})"
         target = parser
         if "group" in meta:
             group = groups.get(meta["group"])
@@ -151,7 +160,5 @@ def command_line(name: str, *options) -> str:
                 for v in value:
                     parts += [flag_of(f), str(v)]
             else:
-                text = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) \
-                    if isinstance(value, list) else (f"{value:g}" if isinstance(value, float) else str(value))
-                parts += [text] if f.metadata.get("positional") else [flag_of(f), text]
+                parts += [_text(value)] if f.metadata.get("positional") else [flag_of(f), _text(value)]
     return shlex.join(parts)
