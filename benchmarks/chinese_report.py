@@ -8,7 +8,7 @@
 For each dataset given with --model: the full model (every layer, teacher classifier only),
 FastBERT at speeds 0.1, 0.5 and 0.8, and the static baselines given with --baseline (the
 backbone cut to its first layers with `train --num-layers`, fine-tuned), all on that dataset's
-dev set, from `fastbert.report.table_rows` (the rows of `python -m fastbert report`). Next to
+dev set, from `fastbert.tools.report.table_rows` (the rows of `python -m fastbert report`). Next to
 each row: the paper's figure for the matching row of its Table 2 (BERT-base; FastBERT at the
 same speed; DistilBERT with as many layers as the static baseline). The backbone here is far
 smaller and pre-trained on a far smaller corpus, so the comparison is of behaviour (how accuracy
@@ -27,7 +27,7 @@ import torch
 from fastbert.data import load_dataset
 from fastbert.evaluate import all_layer_outputs, sweep
 from fastbert.model import FastBert
-from fastbert.report import table_rows
+from fastbert.tools.report import table_rows
 
 # The evaluated split of each dataset: (title, dev file under --data-root, held-out fraction of it
 # or 0). LCQMC has no train file here: `train --dev-fraction 0.2` trains on 80% of its dev file and
