@@ -197,6 +197,17 @@ def _regroup(pieces: list[_Group], batch_size: int) -> list[_Group]:
     return groups
 
 
+def _first_groups(run, input_ids, attention_mask, token_type_ids, bs: int) -> list:
+    """The embedded samples in groups of at most `bs`, each cut to its longest sequence."""
+    B, groups = input_ids.size(0), []
+    for a in range(0, B, bs):
+        types = None if token_type_ids is None else token_type_ids[a:a + bs]
+        hidden, mask, padded = _trim(run.embed(input_ids[a:a + bs], types), attention_mask[a:a + bs])
+        rows = None if bs == B else torch.arange(a, min(a + bs, B), device=input_ids.device)
+        groups.append(_Group(rows, hidden, mask, padded, None))
+    return groups
+
+
 @torch.inference_mode()
 def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
                      criterion: ExitCriterion, batch_size: int | None = None,
@@ -224,12 +235,7 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     bs = min(batch_size or B, B)
     exit_layer = torch.full((B,), L, dtype=torch.long)
     runs = []  # (layer, rows or None, probs) of every group run
-    groups = []
-    for a in range(0, B, bs):
-        types = None if token_type_ids is None else token_type_ids[a:a + bs]
-        hidden, mask, padded = _trim(run.embed(input_ids[a:a + bs], types), attention_mask[a:a + bs])
-        rows = None if bs == B else torch.arange(a, min(a + bs, B), device=device)
-        groups.append(_Group(rows, hidden, mask, padded, None))
+    groups = _first_groups(run, input_ids, attention_mask, token_type_ids, bs)
     for i in range(L):
         survivors = []
         for g in groups:
