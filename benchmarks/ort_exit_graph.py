@@ -60,6 +60,10 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=150)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--speeds", default="0,0.5")
+    p.add_argument("--spinning", choices=["off", "on", "both"], default="both")
+    p.add_argument("--no-segments", action="store_true",
+                   help="leave the segment loop out (with spinning on, its seven spinning pools slow the "
+                        "contenders timed after it in the same process)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = FastBert.from_pretrained(args.model)
@@ -72,7 +76,7 @@ def main(argv=None) -> int:
     speeds = [float(s) for s in args.speeds.split(",")]
     path = full_graph_path(model)
     runs, refs = {}, {}
-    for spinning in (False, True):
+    for spinning in {"off": (False,), "on": (True,), "both": (False, True)}[args.spinning]:
         tag = "spinning on" if spinning else "spinning off"
         options = OrtOptions(threads=args.threads, spinning=spinning)
         full = new_session(path, options)
@@ -80,10 +84,12 @@ def main(argv=None) -> int:
         refs[tag] = f"(d) full model, {tag}"
         runs[refs[tag]] = partial(run_full, full, names, chunks)
         graph = load_runner(model, options=options)
-        segments = load_runner(model, options=OrtOptions(threads=args.threads, spinning=spinning, exit_graph=False))
+        segments = None if args.no_segments else load_runner(
+            model, options=OrtOptions(threads=args.threads, spinning=spinning, exit_graph=False))
         for s in speeds:
             runs[f"exit graph, speed {s:g}, {tag}"] = partial(run_fastbert, model, graph, chunks, s, criterion)
-            runs[f"segments, speed {s:g}, {tag}"] = partial(run_fastbert, model, segments, chunks, s, criterion)
+            if segments is not None:
+                runs[f"segments, speed {s:g}, {tag}"] = partial(run_fastbert, model, segments, chunks, s, criterion)
     times = {k: [] for k in runs}
     for f in runs.values():
         f()  # warm-up
