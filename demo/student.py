@@ -15,8 +15,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastbert.distill import SUMMARY_FILE, load_student_summary
-from fastbert.distill_cli import METHOD_NAMES, REPORT_ROWS
+from fastbert.training.kd import SUMMARY_FILE, load_student_summary
+from fastbert.training.student_scores import METHOD_NAMES, REPORT_ROWS
 
 from .models import ROOT
 

@@ -14,7 +14,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from fastbert.distill_cli import METHOD_NAMES
+from fastbert.training.student_scores import METHOD_NAMES
 from .student import READINGS, Heatmap, _mean_matrix, runs_by_row
 from .student_charts import lambda_figure
 

@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
                           lr=args.distill_lr if stage == "distill" else args.lr,
                           kl_direction=args.kl_direction, eval_every=args.eval_every,
                           progress=not args.quiet, save_every=args.save_every,
-                          checkpoint=str(resume_points[stage]) if args.save_every or args.resume else None)
+                          resume_file=str(resume_points[stage]) if args.save_every or args.resume else None)
         data = distill_data if stage == "distill" else train_data
         log = train(model, cfg, data, dev_data, on_eval=lambda e: print(json.dumps(e), flush=True))
         record["stages"][stage] = config_dict(cfg)
@@ -249,7 +249,7 @@ def main(argv=None) -> int:
 def _load_extra_commands() -> None:
     import importlib
 
-    for name in ("report", "bench", "distill_cli", "pretrain", "calibrate", "backbones.cli"):
+    for name in ("report", "bench", "distill_cli", "pretrain_cli", "calibrate", "backbones.cli"):
         try:
             module = importlib.import_module(f"fastbert.{name}")
         except ModuleNotFoundError as err:

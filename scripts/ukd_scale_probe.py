@@ -15,8 +15,8 @@ import torch
 
 from fastbert import FastBert
 from fastbert.data import load_dataset
-from fastbert.distill import universal_kd_loss
-from fastbert.distill_cli import DistillConfig, build_student, layer_logits, teacher_outputs
+from fastbert.training.kd import universal_kd_loss
+from fastbert.training.student import DistillConfig, build_student, layer_logits, teacher_outputs
 from fastbert.distill_study import scale_probe
 
 

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, BertForMaskedLM
 from fastbert.backbone import LayerwiseEncoder
 from fastbert.data import load_dataset
 from fastbert.model import FastBert
-from fastbert.pretrain import (CHECKPOINT, PretrainConfig, build_model, encode, masked_lm_loss, pretrain,
+from fastbert.training.pretrain import (CHECKPOINT, PretrainConfig, build_model, encode, masked_lm_loss, pretrain,
                                read_corpus, unigram_loss)
 from fastbert.training import TrainConfig, train
 from fastbert.vocab import VocabConfig

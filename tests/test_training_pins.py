@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fastbert.data import TextDataset
-from fastbert.distill_cli import DistillConfig, build_student, teacher_outputs, train_student
-from fastbert.pretrain import PretrainConfig, pretrain
+from fastbert.training.student import DistillConfig, build_student, teacher_outputs, train_student
+from fastbert.training.pretrain import PretrainConfig, pretrain
 from fastbert.training import TrainConfig, train
 from fastbert.vocab import VocabConfig
 from tiny import WORDS, tiny_model

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import LayerwiseEncoder
-from .flops import MATMUL_OPS, Quadratic, count_multiply_adds
-from .model import FastBert
-from .outputs import FastBertOutput
+from ..backbone import LayerwiseEncoder
+from ..flops import MATMUL_OPS, Quadratic, count_multiply_adds
+from ..model import FastBert
+from ..outputs import FastBertOutput
 
 STUDENT_KINDS = ("bert", "bilstm", "gated-cnn")
 
