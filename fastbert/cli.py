@@ -76,6 +76,11 @@ def cmd_train(args) -> int:
         log = train(model, cfg, data, dev_data, on_eval=lambda e: print(json.dumps(e), flush=True))
         record["stages"][stage] = config_dict(cfg)
         record["log"] += log
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch`, one process saves
+        return 0
+    record["processes"] = PartialState().num_processes
     dtype = torch.float16 if args.fp16 else torch.float32
     model.save_pretrained(args.out, dtype=dtype, base_weights=model.config.backbone if args.share_base else None,
                           metadata=record)

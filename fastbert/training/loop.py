@@ -187,13 +187,15 @@ def train_loop(module, params: Sequence[torch.nn.Parameter], loss_fn: Callable[[
     stop_at: write the resume point after that step and return (finished=False), as an
     interruption would, but at a chosen step.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     hooks = hooks or Hooks()
     torch.manual_seed(cfg.seed)
-    accelerator = Accelerator()
+    # A stage may leave a trainable parameter out of some steps (FastBERT's finetune stage never
+    # uses one classifier weight); DistributedDataParallel must not wait for its gradient.
+    accelerator = Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     steps_per_epoch = len(length_grouped_batches(lengths, cfg.batch_size, cfg.seed))
     total = cfg.total_steps(steps_per_epoch)
     optimizer = adamw(params, cfg.lr, cfg.weight_decay)
