@@ -82,11 +82,12 @@ def _dev_entry(model, cfg: TrainConfig, dev: TextDataset | None, p: Progress) ->
 
 
 def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = None,
-          on_eval: Callable[[dict], None] | None = None) -> list[dict]:
+          on_eval: Callable[[dict], None] | None = None, stop_at: int | None = None) -> list[dict]:
     """Train `model` in place for one stage; returns the log (one dict per evaluation).
 
     Each evaluation holds the step, epoch, training loss, and per dev speed the accuracy and
-    mean FLOPs per sample (the data of the paper's Figure 7).
+    mean FLOPs per sample (the data of the paper's Figure 7). stop_at: write the resume point
+    (`cfg.resume_file`) after that step and return.
     """
     labels = None if cfg.stage == "distill" else torch.tensor(data.label_ids(model.config.labels))
     enc = model.tokenize(data.texts)
@@ -103,7 +104,7 @@ def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = 
     params = set_trainable(model, cfg.stage, cfg.freeze_word_embeddings)
     hooks = Hooks(evaluate=lambda p: _dev_entry(model, cfg, dev, p), on_log=on_eval, train_mode=train_mode)
     result = train_loop(model, params, lambda m, b: stage_loss(m, cfg.stage, b, cfg.kl_direction),
-                        [len(x) for x in enc["input_ids"]], collate, cfg, hooks)
+                        [len(x) for x in enc["input_ids"]], collate, cfg, hooks, stop_at)
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()

@@ -170,9 +170,11 @@ class _Objective:
                 "univ": None if loss.univ is None else loss.univ.item(), "seconds": round(p.seconds, 1)}
 
 
-def train_student(student, collate, train: TeacherOutputs, cfg: DistillConfig) -> list[dict]:
+def train_student(student, collate, train: TeacherOutputs, cfg: DistillConfig,
+                  stop_at: int | None = None) -> list[dict]:
     """Train `student` in place on the cached teacher outputs; returns a loss log (every
-    `cfg.eval_every` steps and at the end: the last batch's loss and its parts)."""
+    `cfg.eval_every` steps and at the end: the last batch's loss and its parts).
+    stop_at: write the resume point (`cfg.resume_file`) after that step and return."""
 
     def batch(rows: list[int], step: int) -> dict:
         ids, mask, types = collate(train.enc, rows)
@@ -185,7 +187,7 @@ def train_student(student, collate, train: TeacherOutputs, cfg: DistillConfig) -
     params = [p for p in student.parameters() if p.requires_grad]
     # No bar: progress means JSON lines here.
     result = train_loop(student, params, objective, [len(ids) for ids in train.enc["input_ids"]], batch,
-                        replace(cfg, progress=False), hooks)
+                        replace(cfg, progress=False), hooks, stop_at)
     student.eval()
     return result.log
 
