@@ -1,8 +1,9 @@
 """Which ONNX Runtime settings help FastBERT's segments on these shapes? Prints a table.
 
-Every variant runs FastBERT at speed 0 (every layer segment, as (e) does) over the same
-length-sorted SST-2 batches, interleaved round-robin with the baseline (`OrtOptions()`:
-`session.run`, graph optimisation "all", per-session pools of --threads threads, spinning off)
+Every variant runs FastBERT at speed 0 (every layer, as (e) does) over the same length-sorted
+SST-2 batches, interleaved round-robin with the baseline (`OrtOptions()`: `session.run`, graph
+optimisation "all", per-session pools of --threads threads, spinning off, and at batch 1 the exit
+graph: one call per sentence, `fastbert.onnx_exit_graph`)
 and with (d), the whole model as one graph; ratios are medians of per-round ratios to the
 baseline's time in the same round (< 1: the variant is faster), and to (d)'s. Also timed: the
 PyTorch runtime (--torch) and the lean PyTorch layers under torch.compile (--compile).
@@ -36,6 +37,7 @@ from fastbert.inference import adaptive_forward  # noqa: E402
 from fastbert.ort_runtime import OrtOptions, load_runner  # noqa: E402
 
 VARIANTS = {
+    "segments only, no exit graph (a lone sample: one session.run per segment)": dict(exit_graph=False),
     "IO binding (inputs and preallocated outputs bound by pointer)": dict(io_binding=True),
     "graph optimisation 'extended'": dict(level="extended"),
     "graph optimisation 'basic'": dict(level="basic"),
@@ -100,14 +102,16 @@ def main(argv=None) -> int:
             to_full = statistics.median(a / b for a, b in zip(t, times[FULL]))
             print(f"| {bs} | {name} | {1000 * statistics.median(t) / len(rows):.2f} | {ratio:.2f} | {to_full:.2f} |")
     if "1" in args.batch_sizes.split(","):
-        profile_calls(model, base, texts, args, crit)
+        segments = load_runner(model, options=OrtOptions(threads=args.threads, shared_pool=args.shared_pool,
+                                                          exit_graph=False))
+        profile_calls(model, base, segments, texts, args, crit)
     return 0
 
 
-def profile_calls(model, base, texts, args, crit) -> None:
-    """Where batch-1 time goes on ORT, speed 0: the sessions alone (inputs already numpy), the
-    same calls through the runner (tensor <-> numpy), the whole loop (exit test, record)."""
-    runner = base.runner
+def profile_calls(model, base, runner, texts, args, crit) -> None:
+    """Where batch-1 time goes on ORT, speed 0, without the exit graph (`runner`): the segment
+    sessions alone (inputs already numpy), the same calls through the runner (tensor <-> numpy),
+    the whole loop (exit test, record); and the exit graph's one call per sentence."""
     rows = [texts[i] for i in evenly_spaced(len(texts), args.b1_samples)]
     enc = model.tokenize(rows)
     inputs = [model.collate(enc, [r]) for r in range(len(rows))]
@@ -129,6 +133,7 @@ def profile_calls(model, base, texts, args, crit) -> None:
 
     runs = {"sessions only": sessions, "runner calls": through_runner,
             "adaptive_forward": partial(_ort_speed, model, runner, inputs, 0.0, crit, 1),
+            "exit graph (adaptive_forward, one call)": partial(_ort_speed, model, base.runner, inputs, 0.0, crit, 1),
             "(d) full graph": base.full_run(inputs)}
     times = interleaved(runs, args.rounds, args.rounds, clock=CLOCKS[args.clock])
     print(f"\nPer-call profile, batch 1, speed 0 ({len(rows)} sentences, {1 + runner.num_layers} session calls each; "

@@ -117,7 +117,7 @@ def _print(result: CalibrationResult) -> None:
 
 
 def cmd_calibrate(args) -> int:
-    from .cli import _columns
+    from .commands.common import columns as _columns
     from .model import FastBert
 
     if args.threads:
@@ -138,7 +138,7 @@ def cmd_calibrate(args) -> int:
 
 
 def register(sub) -> None:
-    from .cli import _data_args
+    from .commands.common import data_args as _data_args
 
     p = sub.add_parser("calibrate", help="fit per-layer temperatures and store the speed -> speedup curve")
     p.add_argument("--model", required=True, help="a saved FastBERT model directory (config.json is rewritten)")

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Protocol
 
 import torch
 
-from .uncertainty import ExitCriterion, decide_exits, normalized_entropy
+from .uncertainty import ExitCriterion, decide_exits, entropy_criterion, normalized_entropy
 
 
 @dataclass
@@ -46,7 +46,9 @@ class LayerRunner(Protocol):
     The loop (`adaptive_forward`, `full_forward`) decides exits, shrinks and regroups batches
     and trims padding on torch tensors; a runner only turns token ids into embeddings and runs
     layer `index` followed by its classifier and softmax. `TorchRunner` runs the model's own
-    modules; `fastbert.ort_runtime.OrtRunner` runs exported ONNX segments.
+    modules; `fastbert.ort_runtime.OrtRunner` runs exported ONNX segments. A runner may also
+    offer `exit_one(input_ids, token_type_ids, speed, temperatures)`: one sample's whole early
+    exit (entropy criterion) in one call, returning (layer_probs, exit_layer) or None.
     """
 
     num_layers: int
@@ -85,6 +87,23 @@ def _runner(model, runner: LayerRunner | None) -> LayerRunner:
     if runner is not None:
         return runner
     return model.layer_runner() if hasattr(model, "layer_runner") else TorchRunner(model)
+
+
+def _whole_sample(run, input_ids, attention_mask, token_type_ids, speed: float,
+                  temperatures) -> BatchTrace | None:
+    """A lone sample's early exit in one call, when the runner offers it (`exit_one`: ONNX
+    Runtime's exit graph, the entropy criterion inside the graph); else None. Padding is cut
+    first, as `_trim` does."""
+    exit_one = getattr(run, "exit_one", None)
+    if exit_one is None:
+        return None
+    n = int(attention_mask[0].sum())
+    types = None if token_type_ids is None else token_type_ids[:, :n]
+    out = exit_one(input_ids[:, :n], types, speed, temperatures)
+    if out is None:
+        return None
+    layer_probs, exit_layer = out
+    return BatchTrace(exit_layer, layer_probs, normalized_entropy(layer_probs))
 
 
 def _trim(hidden, mask):
@@ -183,10 +202,15 @@ def adaptive_forward(model, input_ids, attention_mask, token_type_ids, speed: fl
     mask is built once, and not at all when nothing is padded (always so at batch size 1). The
     per-layer record is assembled once at the end. `temperatures` (one per layer, or None for
     the uncalibrated model) divide each classifier's logits before the softmax. `runner`
-    computes each layer (by default the model's own: `model.layer_runner()`, see `LayerRunner`).
+    computes each layer (by default the model's own: `model.layer_runner()`, see `LayerRunner`);
+    a lone sample under the entropy criterion runs in one call when the runner offers `exit_one`.
     """
     run, L = _runner(model, runner), model.num_layers
     B, device = input_ids.size(0), input_ids.device
+    if B == 1 and criterion is entropy_criterion:
+        whole = _whole_sample(run, input_ids, attention_mask, token_type_ids, speed, temperatures)
+        if whole is not None:
+            return whole
     bs = min(batch_size or B, B)
     exit_layer = torch.full((B,), L, dtype=torch.long)
     runs = []  # (layer, rows or None, probs) of every group run
@@ -239,6 +263,11 @@ def full_forward(model, input_ids, attention_mask, token_type_ids, speed: float,
     Used to show what skipped layers would have said, and to sweep speeds without re-running.
     """
     run = _runner(model, runner)
+    if input_ids.size(0) == 1:  # speed -1: no layer's test fires, every layer runs
+        whole = _whole_sample(run, input_ids, attention_mask, token_type_ids, -1.0, temperatures)
+        if whole is not None:
+            return BatchTrace(decide_exits(whole.layer_probs, speed, criterion), whole.layer_probs,
+                              whole.uncertainties)
     hidden, mask, padded = _trim(run.embed(input_ids, token_type_ids), attention_mask)
     layer_mask = run.layer_mask(hidden, mask, padded)
     probs = []

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 # Bump when the exported graphs change, so that caches made by an older version are not reused.
-FORMAT = 2
+FORMAT = 3  # 3: the exit graph (fastbert.onnx_exit_graph) is part of every export
 OPSET = 17
 MANIFEST = "manifest.json"
 LAYER_INPUTS, LAYER_OUTPUTS = ("hidden", "mask", "temperature"), ("next_hidden", "probs")
@@ -196,6 +196,9 @@ def _write_segments(model, out: Path, optimize: bool) -> ExportManifest:
                     {"hidden": dyn, "mask": dyn, "next_hidden": dyn, "probs": {0: "batch"}})
             if optimize:
                 optimize_layer(path, model)
+    from .onnx_exit_graph import write_exit_graph
+
+    write_exit_graph(out, manifest, len(model.config.labels))
     (out / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1) + "\n")
     return manifest
 

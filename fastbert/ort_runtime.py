@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from .inference import LayerStep
+from .onnx_exit_graph import EXIT_GRAPH
 from .onnx_export import LAYER_OUTPUTS, ExportManifest, export_segments, model_key
 
 CACHE_ENV = "FASTBERT_ONNX_CACHE"
@@ -43,7 +45,9 @@ class OrtOptions:
     layer graphs with onnxruntime.transformers' BERT fusions at export. io_binding: bind inputs
     and preallocated outputs by pointer instead of `session.run`'s conversions. shared_pool: the
     sessions use the process's global thread pool (`onnxruntime.set_global_thread_pool_sizes`
-    must have been called before any session was made) instead of one pool each."""
+    must have been called before any session was made) instead of one pool each. exit_graph:
+    run a lone sample's whole early exit as one call of the exit graph
+    (`fastbert.onnx_exit_graph`) instead of one call per segment."""
 
     threads: int | None = None
     spinning: bool = False
@@ -51,6 +55,7 @@ class OrtOptions:
     fusions: bool = False
     io_binding: bool = False
     shared_pool: bool = False
+    exit_graph: bool = True
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -104,6 +109,8 @@ class OrtRunner:
         self.layers = [new_session(directory / manifest.layer_file(i), options) for i in range(self.num_layers)]
         self._types = "token_type_ids" in manifest.embedding_inputs
         self._classes = self.layers[0].get_outputs()[1].shape[-1]
+        graph = directory / EXIT_GRAPH
+        self.exit_session = new_session(graph, options) if options.exit_graph and graph.is_file() else None
 
     @contextlib.contextmanager
     def loop_threads(self):
@@ -136,6 +143,22 @@ class OrtRunner:
             return self._bound_step(session, hidden, layer_mask, t)
         h, p = session.run(LAYER_OUTPUTS, {"hidden": _numpy(hidden), "mask": layer_mask, "temperature": t})
         return LayerStep(torch.from_numpy(h), torch.from_numpy(p))
+
+    def exit_one(self, input_ids, token_type_ids, speed: float, temperatures=None):
+        """One sample's whole early exit in one call of the exit graph, with the entropy
+        criterion at `speed` (a negative speed: no exit, every layer): (layer_probs (L, 1, C),
+        NaN after the exit; exit_layer (1,)). None when this runner has no exit graph."""
+        if self.exit_session is None:
+            return None
+        feed = {"input_ids": _numpy(input_ids), "mask": np.ones(tuple(input_ids.shape), np.int64),
+                # the form and float32 rounding of `entropy_criterion`'s comparison
+                "threshold": np.array([speed * math.log(self._classes)], np.float32),
+                "temperatures": np.array(temperatures or [1.0] * self.num_layers, np.float32)}
+        if self._types:
+            feed["token_type_ids"] = _numpy(token_type_ids if token_type_ids is not None
+                                            else torch.zeros_like(input_ids))
+        probs, exit_layer = self.exit_session.run(None, feed)
+        return torch.from_numpy(probs), torch.from_numpy(exit_layer)
 
     def _bound_step(self, session, hidden, layer_mask, temperature) -> LayerStep:
         x = hidden.contiguous()

@@ -109,6 +109,46 @@ def test_compute_all_on_onnxruntime_equals_pytorch(tiny, exported, many_texts):
     _same(got, want, compute_all=True)
 
 
+class _Untouchable:
+    def run(self, *args, **kwargs):
+        raise AssertionError("a segment ran, but a lone sample should take the exit graph")
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_a_lone_sample_runs_in_one_call_of_the_exit_graph(tiny, exported, many_texts, calibrated):
+    tiny.config.temperatures = [0.9, 1.1, 1.0][:tiny.num_layers] if calibrated else None
+    try:
+        want = tiny.predict(many_texts, speed=SPLIT, batch_size=1)
+        want_all = tiny.predict(many_texts[:10], speed=SPLIT, batch_size=1, compute_all=True)
+        runner = load_runner(tiny, exported[0], options=OrtOptions(threads=1))
+        assert runner.exit_session is not None
+        runner.embedding = _Untouchable()
+        runner.layers = [_Untouchable()] * tiny.num_layers
+        tiny._ort = runner
+        got = tiny.predict(many_texts, speed=SPLIT, batch_size=1)
+        got_all = tiny.predict(many_texts[:10], speed=SPLIT, batch_size=1, compute_all=True)
+        with pytest.raises(AssertionError, match="segment ran"):  # batches still use the segments
+            tiny.predict(many_texts[:3], speed=SPLIT, batch_size=3)
+    finally:
+        tiny.config.temperatures = None
+        tiny.set_runtime("pytorch")
+    assert len({p.exit_layer for p in want}) > 1
+    _same(got, want)
+    _same(got_all, want_all, compute_all=True)
+
+
+def test_without_the_exit_graph_a_lone_sample_runs_the_segments(tiny, exported, many_texts):
+    runner = load_runner(tiny, exported[0], options=OrtOptions(threads=1, exit_graph=False))
+    assert runner.exit_session is None and runner.exit_one(None, None, 0.5) is None
+    want = tiny.predict(many_texts[:20], speed=SPLIT, batch_size=1)
+    tiny._ort = runner
+    try:
+        got = tiny.predict(many_texts[:20], speed=SPLIT, batch_size=1)
+    finally:
+        tiny.set_runtime("pytorch")
+    _same(got, want)
+
+
 def test_cache_is_reused_and_rebuilt_when_the_weights_change(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTBERT_ONNX_CACHE", str(tmp_path / "cache"))
     assert cache_root() == tmp_path / "cache"
