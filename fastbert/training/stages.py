@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -113,3 +114,32 @@ def train(model, cfg: TrainConfig, data: TextDataset, dev: TextDataset | None = 
 
 def config_dict(cfg: TrainConfig) -> dict:
     return asdict(cfg)
+
+
+def stage_configs(stages: list[str], out: str | Path, *, epochs: float, distill_epochs: float, lr: float,
+                  distill_lr: float, save_every: int = 0, resume: bool = False, **common) -> list[TrainConfig]:
+    """One config per stage, in order: "distill" takes its own epochs and lr; the resume points
+    are OUT/resume-STAGE.pt (with save_every, or to resume). `common`: other TrainConfig fields."""
+    points = {stage: Path(out) / f"resume-{stage}.pt" for stage in stages}
+    found = [str(p) for p in points.values() if p.exists()]
+    if found and not resume:
+        raise ValueError(f"{found[0]} exists: pass --resume to continue that run, or choose another --out")
+    if resume and not found:
+        raise FileNotFoundError(f"--resume: no resume-<stage>.pt in {out}")
+    if save_every:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    return [TrainConfig(stage=stage, epochs=distill_epochs if stage == "distill" else epochs,
+                        lr=distill_lr if stage == "distill" else lr, save_every=save_every,
+                        resume_file=str(points[stage]) if save_every or resume else None, **common)
+            for stage in stages]
+
+
+def train_stages(model, configs: list[TrainConfig], data: TextDataset, distill_data: TextDataset,
+                 dev: TextDataset | None = None, on_eval: Callable[[dict], None] | None = None) -> dict:
+    """Run the stages in order on `model`; returns {"stages": {stage: config}, "log": [...]}.
+    The distill stage reads `distill_data` (unlabeled text will do), the others `data`."""
+    done = {"stages": {}, "log": []}
+    for cfg in configs:
+        done["log"] += train(model, cfg, distill_data if cfg.stage == "distill" else data, dev, on_eval)
+        done["stages"][cfg.stage] = config_dict(cfg)
+    return done
