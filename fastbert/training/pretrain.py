@@ -281,6 +281,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, on_step: Callable[[int, 
 
 
 def _save(model, corpus: _Corpus, cfg: PretrainConfig, result: PretrainResult, eval_unigram: float | None) -> None:
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch`, one process saves
+        return
     out = Path(cfg.out)
     with quiet_transformers():  # no "Writing model shards" bar
         model.save_pretrained(str(out))
