@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from .distill_cli import _config, _load
-from .training.kd import universal_kd_loss
-from .training.student_scores import distil_one, save_bert_student, teacher_scores
+from .distill_run import distill_config as _config
+from .distill_run import load_distillation as _load
+from .kd import universal_kd_loss
+from .student_scores import distil_one, save_bert_student, teacher_scores
 
 TUNING_ORDER = ("bilstm", "gated-cnn", "bert")  # cheapest students first: early results for all kinds
 
