@@ -165,14 +165,14 @@ def _resume_state(path: Path, cfg: PretrainConfig, resume: bool) -> dict | None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     extra = state.get("extra", state)  # checkpoints written before the one loop kept these at the top
     _check_resumable(extra["config"], cfg)
-    if "weights" not in state:
-        _upgrade_checkpoint(path, state)
-    return {**extra, "step": state["step"]}
+    return {**extra, "step": state["step"], "old_format": "weights" not in state}
 
 
-def _upgrade_checkpoint(path: Path, old: dict) -> None:
-    """Rewrite a checkpoint of the earlier pre-training loop as the loop's resume point."""
-    weights = {f"mlm.{k}": v for k, v in old["model"].items()}
+def _upgrade_checkpoint(path: Path, model) -> None:
+    """Rewrite a checkpoint of the earlier pre-training loop (a whole state dict) as the loop's
+    resume point (the parameters, by name)."""
+    old = torch.load(path, map_location="cpu", weights_only=True)
+    weights = {f"mlm.{n}": old["model"][n] for n, _ in model.named_parameters()}
     new = {"step": old["step"], "running": old["running_loss"], "log": old["log"], "weights": weights,
            "optimizer": old["optimizer"], "scheduler": old["scheduler"], "rng": torch.get_rng_state(),
            "extra": {k: old[k] for k in ("config", "eval_loss_initial", "segments") if k in old}}
@@ -240,6 +240,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, on_step: Callable[[int, 
     corpus = _prepare_corpus(cfg, out, state is not None)
     collator = DataCollatorForLanguageModeling(corpus.tokenizer, mlm_probability=cfg.mlm_probability)
     model = build_model(cfg, corpus.tokenizer) if state is not None or not cfg.init else load_model(cfg.init)
+    if state is not None and state["old_format"]:
+        _upgrade_checkpoint(out / CHECKPOINT, model)
     evals = corpus.eval_features
     if state is not None:
         eval_initial, first_step = state["eval_loss_initial"], state["step"]
