@@ -152,106 +152,126 @@ def load_resume_point(state: dict, path: str, module, optimizer, scheduler) -> N
     torch.set_rng_state(state["rng"])
 
 
-class _Stepper:
-    """One optimisation step on this process's share of a global batch."""
+class _Loop:
+    """The state of one run of `train_loop`: Accelerate, optimizer, schedule, the steps so far."""
 
-    def __init__(self, accelerator, wrapped, params, loss_fn, collate, optimizer, scheduler, max_grad_norm):
+    def __init__(self, module, params, loss_fn, lengths, collate, cfg: LoopConfig, hooks: Hooks):
+        from accelerate import Accelerator, DistributedDataParallelKwargs
         from accelerate.utils import send_to_device
+        from transformers import get_linear_schedule_with_warmup
 
-        self.acc, self.wrapped, self.params, self.loss_fn, self.collate = accelerator, wrapped, params, loss_fn, collate
-        self.optimizer, self.scheduler, self.max_grad_norm, self.send = optimizer, scheduler, max_grad_norm, send_to_device
+        torch.manual_seed(cfg.seed)
+        # A stage may leave a trainable parameter out of some steps (FastBERT's finetune stage never
+        # uses one classifier weight); DistributedDataParallel must not wait for its gradient.
+        self.acc = Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.module, self.params, self.loss_fn, self.collate = module, params, loss_fn, collate
+        self.lengths, self.cfg, self.hooks, self.send = lengths, cfg, hooks, send_to_device
+        self.steps_per_epoch = len(length_grouped_batches(lengths, cfg.batch_size, cfg.seed))
+        self.total = cfg.total_steps(self.steps_per_epoch)
+        optimizer = adamw(params, cfg.lr, cfg.weight_decay)
+        self.scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total), self.total)
+        self.wrapped, self.optimizer = self.acc.prepare(module, optimizer)
+        self.result = LoopResult(0, 0.0)
+        state = read_resume_point(cfg.resume_file)
+        if state is not None:
+            load_resume_point(state, cfg.resume_file, module, self.optimizer, self.scheduler)
+            self.result = LoopResult(state["step"], state["running"], state["log"])
+        self.start = time.perf_counter()
 
-    def __call__(self, rows: list[int], step: int) -> float:
+    def step(self, rows: list[int]) -> float:
+        """One optimisation step on this process's share of the global batch `rows`."""
         n, i = self.acc.num_processes, self.acc.process_index
         share = rows[i::n]
         # Weighted by its share of the rows, the processes' mean gradient is the one of the whole batch.
         weight = len(share) * n / len(rows)
         if not share:  # every process must take part in the gradient reduction
             share, weight = rows[:1], 0.0
-        loss = self.loss_fn(self.wrapped, self.send(self.collate(share, step), self.acc.device))
+        loss = self.loss_fn(self.wrapped, self.send(self.collate(share, self.result.steps), self.acc.device))
         self.acc.backward(loss if weight == 1.0 else loss * weight)
-        if self.max_grad_norm:
-            self.acc.clip_grad_norm_(self.params, self.max_grad_norm)
+        if self.cfg.max_grad_norm:
+            self.acc.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item()
 
+    def save(self) -> None:
+        if self.cfg.resume_file and self.acc.is_main_process:
+            r = self.result
+            extra = self.hooks.extra_state(r.steps) if self.hooks.extra_state else None
+            save_resume_point(self.cfg.resume_file, self.module, self.optimizer, self.scheduler, r.steps,
+                              r.train_loss, r.log, extra)
+
+    def train_mode(self) -> None:
+        self.wrapped.train()
+        if self.hooks.train_mode:
+            self.hooks.train_mode(self.module)
+
+    def evaluate(self) -> None:
+        r = self.result
+        progress = Progress(r.steps, r.steps / self.steps_per_epoch, r.train_loss, time.perf_counter() - self.start)
+        entry = self.hooks.evaluate(progress) if self.hooks.evaluate else progress.to_dict()
+        r.log.append(entry)
+        if self.hooks.on_log and self.acc.is_main_process:
+            self.hooks.on_log(entry)
+        self.train_mode()
+
+    def after_step(self, value: float, bar) -> None:
+        r, hooks = self.result, self.hooks
+        r.steps += 1
+        r.train_loss = 0.98 * r.train_loss + 0.02 * value if r.steps > 1 else value
+        bar.update(1)
+        bar.set_postfix(loss=f"{r.train_loss:.4f}")
+        if hooks.on_step:
+            hooks.on_step(r.steps, value)
+
+    def run(self, stop_at: int | None) -> LoopResult:
+        from tqdm.auto import tqdm
+
+        r, cfg = self.result, self.cfg
+        eval_every = cfg.eval_every or self.steps_per_epoch
+        bar = tqdm(total=self.total, initial=r.steps, desc=cfg.desc,
+                   disable=not (cfg.progress and self.acc.is_main_process))
+        self.train_mode()
+        try:
+            while r.steps < self.total:
+                epoch, index = divmod(r.steps, self.steps_per_epoch)
+                for rows in length_grouped_batches(self.lengths, cfg.batch_size, cfg.seed + epoch)[index:]:
+                    self.after_step(self.step(rows), bar)
+                    if stop_at is not None and stop_at <= r.steps < self.total:
+                        self.save()
+                        r.finished = False
+                        return r
+                    if r.steps % eval_every == 0 or r.steps == self.total:
+                        self.evaluate()
+                    if cfg.save_every and (r.steps % cfg.save_every == 0 or r.steps == self.total):
+                        self.save()
+                    if r.steps >= self.total:
+                        break
+        except KeyboardInterrupt:
+            self.save()
+            raise
+        finally:
+            bar.close()
+        return r
+
 
 def train_loop(module, params: Sequence[torch.nn.Parameter], loss_fn: Callable[[Any, Any], torch.Tensor],
                lengths: Sequence[int], collate: Callable[[list[int], int], Any], cfg: LoopConfig,
                hooks: Hooks | None = None, stop_at: int | None = None) -> LoopResult:
-    """Train `params` of `module` (in place) to lower `loss_fn` over length-grouped batches of
-    the rows whose token counts are `lengths`; `collate(rows, step)` builds a batch.
+    """Train `params` of `module` (in place) to lower `loss_fn(module, batch)` over length-grouped
+    batches of the rows whose token counts are `lengths`; `collate(rows, step)` builds a batch.
 
     stop_at: write the resume point after that step and return (finished=False), as an
     interruption would, but at a chosen step.
+
+    Example (a module of one weight, fitted to 3.0 in batches of two rows):
+        >>> w = torch.nn.Linear(1, 1, bias=False)
+        >>> _ = torch.nn.init.zeros_(w.weight)
+        >>> cfg = LoopConfig(epochs=20, batch_size=2, lr=0.3, warmup_ratio=0.0, weight_decay=0.0, progress=False)
+        >>> run = train_loop(w, list(w.parameters()), lambda m, x: (m(x) - 3.0).pow(2).mean(), [1] * 4,
+        ...                  lambda rows, step: torch.ones(len(rows), 1), cfg)
+        >>> run.steps, round(w.weight.item(), 1)
+        (40, 2.9)
     """
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
-    hooks = hooks or Hooks()
-    torch.manual_seed(cfg.seed)
-    # A stage may leave a trainable parameter out of some steps (FastBERT's finetune stage never
-    # uses one classifier weight); DistributedDataParallel must not wait for its gradient.
-    accelerator = Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    steps_per_epoch = len(length_grouped_batches(lengths, cfg.batch_size, cfg.seed))
-    total = cfg.total_steps(steps_per_epoch)
-    optimizer = adamw(params, cfg.lr, cfg.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-    wrapped, optimizer = accelerator.prepare(module, optimizer)
-    run = LoopResult(0, 0.0)
-    state = read_resume_point(cfg.resume_file)
-    if state is not None:
-        load_resume_point(state, cfg.resume_file, module, optimizer, scheduler)
-        run = LoopResult(state["step"], state["running"], state["log"])
-    stepper = _Stepper(accelerator, wrapped, params, loss_fn, collate, optimizer, scheduler, cfg.max_grad_norm)
-    main = accelerator.is_main_process
-
-    def save() -> None:
-        if cfg.resume_file and main:
-            extra = hooks.extra_state(run.steps) if hooks.extra_state else None
-            save_resume_point(cfg.resume_file, module, optimizer, scheduler, run.steps, run.train_loss, run.log, extra)
-
-    def train_mode() -> None:
-        wrapped.train()
-        if hooks.train_mode:
-            hooks.train_mode(module)
-
-    start, eval_every = time.perf_counter(), cfg.eval_every or steps_per_epoch
-    bar = tqdm(total=total, initial=run.steps, desc=cfg.desc, disable=not (cfg.progress and main))
-    train_mode()
-    try:
-        while run.steps < total:
-            epoch, index = divmod(run.steps, steps_per_epoch)
-            for rows in length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch)[index:]:
-                value = stepper(rows, run.steps)
-                run.steps += 1
-                run.train_loss = 0.98 * run.train_loss + 0.02 * value if run.steps > 1 else value
-                bar.update(1)
-                bar.set_postfix(loss=f"{run.train_loss:.4f}")
-                if hooks.on_step:
-                    hooks.on_step(run.steps, value)
-                if stop_at is not None and stop_at <= run.steps < total:
-                    save()
-                    run.finished = False
-                    return run
-                if run.steps % eval_every == 0 or run.steps == total:
-                    progress = Progress(run.steps, run.steps / steps_per_epoch, run.train_loss,
-                                        time.perf_counter() - start)
-                    entry = hooks.evaluate(progress) if hooks.evaluate else progress.to_dict()
-                    run.log.append(entry)
-                    if hooks.on_log and main:
-                        hooks.on_log(entry)
-                    train_mode()
-                if cfg.save_every and (run.steps % cfg.save_every == 0 or run.steps == total):
-                    save()
-                if run.steps >= total:
-                    break
-    except KeyboardInterrupt:
-        save()
-        raise
-    finally:
-        bar.close()
-    return run
+    return _Loop(module, params, loss_fn, lengths, collate, cfg, hooks or Hooks()).run(stop_at)
