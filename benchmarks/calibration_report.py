@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if not args.no_png:
-        from fastbert.report import check_png_export
+        from fastbert.tools.report_figures import check_png_export
 
         check_png_export()  # kaleido is an optional extra: say so before the work, not after
     torch.set_num_threads(args.threads)

@@ -1,18 +1,22 @@
-"""Table 2-style rows for the Chinese datasets, written to assets/reports/chinese.md.
+"""Table 2-style rows for the Chinese datasets, written to assets/reports/chinese.md (+ .json).
 
     python benchmarks/chinese_report.py --out assets/reports/chinese.md \
         --model chnsenticorp=assets/models/chnsenticorp-zh \
         --baseline chnsenticorp=runs/zh-chnsenticorp-static1 --baseline chnsenticorp=runs/zh-chnsenticorp-static3 \
         --backbone-record runs/bert-zh-192/pretrain.json
 
-For each dataset given with --model: the full model (every layer, teacher classifier only),
+For each section given with --model: the full model (every layer, teacher classifier only),
 FastBERT at speeds 0.1, 0.5 and 0.8, and the static baselines given with --baseline (the
 backbone cut to its first layers with `train --num-layers`, fine-tuned), all on that dataset's
-dev set, from `fastbert.report.table_rows` (the rows of `python -m fastbert report`). Next to
+dev set, from `fastbert.tools.report.table_rows` (the rows of `python -m fastbert report`). Next to
 each row: the paper's figure for the matching row of its Table 2 (BERT-base; FastBERT at the
-same speed; DistilBERT with as many layers as the static baseline). The backbone here is far
-smaller and pre-trained on a far smaller corpus, so the comparison is of behaviour (how accuracy
-falls as the speedup grows), not of absolute accuracy.
+same speed; DistilBERT with as many layers as the static baseline), read from --paper-table.
+
+Each section is measured into a record (benchmarks/chinese_records.py), stored in the .json,
+and rendered from it. `--previous assets/reports/chinese.json` re-renders the stored sections
+(all, or those named with --keep) without their models, so that a run can add or replace one
+section and keep the rest. A section key is a dataset key, or DATASET-SUFFIX for another model on
+the same dataset (e.g. `--model chnsenticorp-12l=DIR --title "chnsenticorp-12l=ChnSentiCorp, 12 layers"`).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,57 +32,57 @@ import torch
 from fastbert.data import load_dataset
 from fastbert.evaluate import all_layer_outputs, sweep
 from fastbert.model import FastBert
-from fastbert.report import table_rows
+from fastbert.tools.report import table_rows
 
-# The evaluated split of each dataset: (title, dev file under --data-root, held-out fraction of it
-# or 0). LCQMC has no train file here: `train --dev-fraction 0.2` trains on 80% of its dev file and
-# evaluates on the other 20%, which is this split (same seed).
+from chinese_records import (NOT_RECORDED, PAPER_SPEEDS, Baseline, ExitFigures, PaperTableError, SectionRecord, load_paper_table,
+                             render_backbone, render_section)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The evaluated split of a dataset: its name in the paper's table, a title, its dev file
+    under --data-root and the held-out fraction of that file (0: the whole file is the dev set)."""
+    paper: str
+    title: str
+    dev_file: str
+    held_out: float = 0.0
+
+
+# LCQMC, Weibo and THUCNews have no train file here: `train --dev-fraction 0.2` trains on 80% of
+# the dev file and evaluates on the other 20% (seed 0), which is the split evaluated here.
 DATASETS = {
-    "chnsenticorp": ("ChnSentiCorp", "chnsenticorp/dev.tsv", 0.0),
-    "book_review": ("Book review", "book_review/dev.tsv", 0.0),
-    "shopping": ("Shopping review", "shopping/dev.tsv", 0.0),
-    "lcqmc": ("LCQMC (20% of its dev file held out)", "lcqmc/dev.tsv", 0.2),
+    "chnsenticorp": Dataset("ChnSentiCorp", "ChnSentiCorp", "chnsenticorp/dev.tsv"),
+    "book_review": Dataset("Book review", "Book review", "book_review/dev.tsv"),
+    "shopping": Dataset("Shopping review", "Shopping review", "shopping/dev.tsv"),
+    "lcqmc": Dataset("LCQMC", "LCQMC (20% of its dev file held out)", "lcqmc/dev.tsv", 0.2),
+    "weibo": Dataset("Weibo", "Weibo (20% of its dev file held out)", "weibo/dev.tsv", 0.2),
+    "thucnews": Dataset("THUCNews", "THUCNews titles (20% of its dev file held out)", "thucnews_titles/dev.tsv", 0.2),
 }
 
-# Liu et al., "FastBERT: a Self-distilling BERT with Adaptive Inference Time", ACL 2020, Table 2
-# (12-layer BERT-base, Chinese): (accuracy %, FLOPs speedup) per row.
-# Provenance. The paper is not reachable from this environment, so most figures could not be
-# checked against it: they were entered from the developer's reading of Table 2 and are marked
-# UNVERIFIED in the report. Two Book review figures are checked against the authors' own README
-# (autoliuweijie/FastBERT, "Test results on the Book review dataset"): the fine-tuned baseline,
-# Acc.=0.8688 at FLOPs=21785247744, and after self-distillation at speed 0.5, Acc.=0.8664 at
-# FLOPs=5170940327, i.e. 21785247744 / 5170940327 = 4.21x.
-PAPER = {
-    "chnsenticorp": {"full": (95.25, 1.00), 0.1: (95.25, 2.02), 0.5: (92.00, 6.82), 0.8: (89.75, 9.40),
-                     3: (87.33, 4.01), 1: (81.33, 11.72)},
-    "book_review": {"full": (86.88, 1.00), 0.1: (86.88, 1.60), 0.5: (86.64, 4.21), 0.8: (85.14, 7.23),
-                    3: (81.17, 4.01), 1: (77.40, 11.72)},
-    "shopping": {"full": (96.84, 1.00), 0.1: (96.79, 4.45), 0.5: (96.42, 8.65), 0.8: (95.72, None),
-                 3: (94.84, 4.01), 1: (91.35, 11.72)},
-    "lcqmc": {"full": (86.68, 1.00), 0.1: (86.59, 1.68), 0.5: (84.05, 3.42), 0.8: (77.45, 6.57),
-              3: (84.07, 4.01), 1: (71.34, 11.72)},
-}
-# The (dataset, row) figures checked against the authors' README (see above); every other is not.
-PAPER_CHECKED = {("book_review", "full"), ("book_review", 0.5)}
-UNCHECKED_MARK = "†"
-PAPER_ROW_NAMES = {"full": "BERT", 0.1: "FastBERT speed 0.1", 0.5: "FastBERT speed 0.5", 0.8: "FastBERT speed 0.8",
-                   3: "DistilBERT 3 layers", 1: "DistilBERT 1 layer"}
+
+def dataset_of(key: str) -> str:
+    """The dataset key of a section key: `chnsenticorp` or `chnsenticorp-12l` -> `chnsenticorp`."""
+    name = key.split("-", 1)[0]
+    if name not in DATASETS:
+        raise SystemExit(f"section {key!r}: expected DATASET or DATASET-SUFFIX with DATASET one of {sorted(DATASETS)}")
+    return name
 
 
 def _pairs(items: list[str] | None, option: str) -> list[tuple[str, str]]:
     out = []
     for item in items or []:
-        key, sep, path = item.partition("=")
-        if not sep or key not in DATASETS:
-            raise SystemExit(f"{option}: expected DATASET=DIR with DATASET one of {sorted(DATASETS)}, got {item!r}")
-        out.append((key, path))
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{option}: expected KEY=VALUE, got {item!r}")
+        dataset_of(key)
+        out.append((key, value))
     return out
 
 
 def dev_data(key: str, data_root: str):
-    title, rel, fraction = DATASETS[key]
-    data = load_dataset(str(Path(data_root) / rel))
-    return data.split(fraction, 0)[1] if fraction else data
+    ds = DATASETS[dataset_of(key)]
+    data = load_dataset(str(Path(data_root) / ds.dev_file))
+    return data.split(ds.held_out, 0)[1] if ds.held_out else data
 
 
 def best_speedup_within(model, outputs, points: float = 1.0) -> dict:
@@ -91,140 +96,207 @@ def best_speedup_within(model, outputs, points: float = 1.0) -> dict:
             "accuracy": best.accuracy if best else None, "speedup": best.flops_speedup if best else None}
 
 
-def compare_rows(dirs: list[str], data, ref_flops: float) -> tuple[list[str], list[dict]]:
+def exit_figures(model, outputs) -> list[ExitFigures]:
+    """Mean exit layer and share leaving at layer 1 at the paper's speeds (its Figure 6)."""
+    return [ExitFigures(r.speed, r.mean_exit_layer, r.exit_histogram[0] / r.num_samples, r.exit_histogram)
+            for r in sweep(model, outputs, PAPER_SPEEDS)]
+
+
+def compare_rows(dirs: list[str], data, ref_flops: float) -> list[dict]:
     """Other fine-tuned models on the same dev set (e.g. the same shape from a random
     initialisation): their full model (every layer, teacher only)."""
-    lines, recs = [], []
+    recs = []
     for d in dirs:
         m = FastBert.from_pretrained(d)
         r = sweep(m, all_layer_outputs(m, data), [0.0])[0]
-        rec = {"model": d, "backbone": m.config.backbone, "layers": m.num_layers, "accuracy": r.accuracy,
-               "flops": r.full_flops_per_sample, "speedup": ref_flops / r.full_flops_per_sample,
-               "command": m.metadata().get("command")}
-        lines.append(f"| `{d}` ({m.num_layers} layer{'s' * (m.num_layers > 1)}, backbone `{m.config.backbone}`) | "
-                     f"{100 * r.accuracy:.2f}% | {rec['flops'] / 1e6:.1f}M | {rec['speedup']:.2f}x |")
-        recs.append(rec)
-    return lines, recs
+        recs.append({"model": d, "backbone": m.config.backbone, "layers": m.num_layers, "accuracy": r.accuracy,
+                     "flops": r.full_flops_per_sample, "speedup": ref_flops / r.full_flops_per_sample,
+                     "command": m.metadata().get("command")})
+    return recs
 
 
-def dataset_section(key: str, model_dir: str, baseline_dirs: list[str], data_root: str,
-                    compare_dirs: list[str] = ()) -> tuple[str, dict]:
-    title = DATASETS[key][0]
+def _paper_model(row_name: str, baseline_layers: dict[str, int]) -> str | None:
+    """The paper's row matching one of `table_rows`' rows (None if the paper has none)."""
+    if row_name.startswith("Full model"):
+        return "BERT"
+    if row_name.startswith("FastBERT speed="):
+        speed = float(row_name.split("=")[1])
+        return f"FastBERT (speed={speed:g})" if speed in PAPER_SPEEDS else None
+    layers = baseline_layers.get(row_name)
+    return f"DistilBERT ({layers} layers)" if layers in (1, 3, 6) else None
+
+
+def measure_section(key: str, model_dir: str, baseline_dirs: list[str], data_root: str,
+                    compare_dirs: list[str] = (), title: str | None = None,
+                    measured_by: str = "") -> SectionRecord:
+    """Measure one section: every figure it prints, as a record (no paper figures)."""
+    ds = DATASETS[dataset_of(key)]
     model = FastBert.from_pretrained(model_dir)
     data = dev_data(key, data_root)
     outputs = all_layer_outputs(model, data)
     loaded = sorted(((d, FastBert.from_pretrained(d)) for d in baseline_dirs), key=lambda db: db[1].num_layers)
-    baselines = [b for _, b in loaded]
-    rows = table_rows(model, data, outputs, baselines, timing=False)
-    paper_keys = ["full", 0.1, 0.5, 0.8] + [b.num_layers for b in baselines]
-    lines = [f"### {title}: {len(data)} dev rows", "",
-             "| row | accuracy | FLOPs / sample | FLOPs speedup | paper row (BERT-base) | paper accuracy | paper speedup |",
-             "|---|---:|---:|---:|---|---:|---:|"]
-    for row, pk in zip(rows, paper_keys):
-        acc, sp = PAPER[key].get(pk, (None, None))
-        mark = "" if (key, pk) in PAPER_CHECKED else UNCHECKED_MARK
-        lines.append(f"| {row['name']} | {100 * row['accuracy']:.2f}% | {row['flops'] / 1e6:.1f}M | "
-                     f"{row['speedup']:.2f}x | {PAPER_ROW_NAMES.get(pk, '–')} | "
-                     f"{'–' if acc is None else f'{acc:.2f}%{mark}'} | {'–' if sp is None else f'{sp:.2f}x{mark}'} |")
-    within = best_speedup_within(model, outputs)
+    baselines = [Baseline(d, b.num_layers, b.metadata().get("command")) for d, b in loaded]
+    rows = table_rows(model, data, outputs, [b for _, b in loaded], timing=False)
+    static_names = {row["name"]: b.layers for row, b in zip(rows[len(rows) - len(baselines):], baselines)}
+    for row in rows:
+        row["paper_model"] = _paper_model(row["name"], static_names)
     meta = model.metadata()
-    commands = meta.get("commands") or ([meta["command"]] if "command" in meta else [])
-    lines += ["", f"Largest FLOPs speedup within 1 point of the full model (speeds 0 to 1 in steps of 0.05): "
-              + (f"{within['speedup']:.2f}x at speed {within['speed']:g} ({100 * within['accuracy']:.2f}%)."
-                 if within["speed"] is not None else "none.")]
-    data_meta = meta.get("data", {})
-    train_meta = data_meta.get("train") or {}
-    lines += ["", f"Model: `{model_dir}` ({model.num_layers} layers, backbone `{model.config.backbone}`), trained on `{train_meta.get('path')}` "
-              f"({train_meta.get('rows', '?'):,} rows" + (", the rest of the file after the dev split" if DATASETS[key][2] else "")
-              + f"); made by:", ""]
-    lines += [f"    {c}" for c in commands]
-    lines += [f"    {b.metadata().get('command', '(no command recorded)')}" for _, b in loaded]
-    compared = []
-    if compare_dirs:
-        extra, compared = compare_rows(list(compare_dirs), data, rows[0]["flops"])
-        lines += ["", "Compared (same dev set; speedup against the full model above):", "",
-                  "| model | accuracy | FLOPs / sample | FLOPs speedup |", "|---|---:|---:|---:|"] + extra
-        lines += ["", "Made by:", ""] + [f"    {c['command']}" for c in compared]
-    return "\n".join(lines) + "\n", {"dataset": key, "model": model_dir, "rows": len(data), "table": rows,
-                                     "within_1_point": within, "baselines": baseline_dirs, "compared": compared}
+    train = (meta.get("data") or {}).get("train") or {}
+    return SectionRecord(
+        key=key, dataset=ds.paper, title=title or ds.title, dev_rows=len(data), model=model_dir,
+        layers=model.num_layers, backbone=model.config.backbone, train_path=train.get("path"),
+        train_rows=train.get("rows"), train_note=", the rest of the file after the dev split" if ds.held_out else "",
+        commands=meta.get("commands") or ([meta["command"]] if "command" in meta else None), baselines=baselines,
+        table=rows, within_1_point=best_speedup_within(model, outputs), exits=exit_figures(model, outputs),
+        compared=compare_rows(list(compare_dirs), data, rows[0]["flops"]) if compare_dirs else [],
+        calibrated=model.config.temperatures is not None,
+        measured_by=[{"what": "every figure", "command": measured_by}] if measured_by else [])
 
 
-def backbone_section(record_path: str) -> tuple[str, dict]:
-    rec = json.loads(Path(record_path).read_text())
-    cfg = rec["config"]
-    last = rec["log"][-1] if rec.get("log") else {}
-    unigram = rec.get("eval_unigram_loss")
-    start = (f"continued from `{cfg['init']}` with `pretrain --init` (a new optimiser and schedule)"
-             if cfg.get("init") else "pre-trained from scratch here with `python -m fastbert pretrain`")
-    text = (f"Backbone `{Path(record_path).parent}`: BERT {start}: {cfg['layers']} layers, "
-            f"hidden {cfg['hidden']}, {cfg['heads']} heads, FFN {cfg['ffn']}, character vocabulary of "
-            f"{rec['vocab_size']:,} tokens, {rec['parameters']:,} parameters with the embeddings (Chinese BERT-base: "
-            f"12 layers, hidden 768, about 102M). {rec['steps']:,} steps of {cfg['batch_size']} windows of at most {cfg['max_length']} tokens "
-            f"({rec['steps'] / rec['steps_per_epoch']:.2f} passes over {rec['train_windows']:,} windows). "
-            f"Held-out masked-LM loss: {rec['eval_loss_initial']:.3f} at "
-            f"{'the start' if cfg.get('init') else 'initialisation'}, "
-            f"{rec['eval_loss']:.3f} at the end"
-            + (f"; a context-free unigram model scores {unigram:.3f} (the plateau), so the encoder "
-               f"{'uses' if rec['eval_loss'] < unigram - 0.1 else 'does not yet use'} the context "
-               f"({unigram - rec['eval_loss']:.2f} nats below it)." if unigram is not None else ".")
-            + "\nCorpus: " + ", ".join(f"`{c['path']}` ({c['used']:,} texts)" for c in rec["corpus"]) + "; "
-            f"texts of {', '.join(f'`{p}`' for p in cfg['exclude'])} removed"
-            + (f"; of {', '.join(f'`{p}`' for p in cfg['hold_out'])} only the training part of the split "
-               f"(the held-out {', '.join(f'{v:.0%}' for v in cfg['hold_out'].values())} is LCQMC's dev set here)"
-               if cfg["hold_out"] else "") + ". Labels are never read.\n"
-            + (" Run in segments (checkpoint, then `--resume`): "
-               + "; ".join(f"steps {g['start_step']}-{g['end_step']} on a schedule for {g['max_steps']} steps"
-                           for g in rec.get("segments", [])) + "." if len(rec.get("segments", [])) > 1 else "")
-            + f"\nCommand (the last segment): `{rec.get('command', '(not recorded)')}`\n")
-    return text, {"backbone": {k: rec.get(k) for k in ("config", "vocab_size", "parameters", "steps", "eval_loss_initial",
-                                                       "eval_loss", "eval_unigram_loss", "command", "seconds")}}
+def backbone_record(path: str) -> dict:
+    """The fields of a backbone's pretrain.json that its paragraph prints."""
+    rec = json.loads(Path(path).read_text())
+    keep = ("config", "vocab_size", "parameters", "steps", "steps_per_epoch", "train_windows", "corpus", "segments",
+            "eval_loss_initial", "eval_loss", "eval_unigram_loss", "command", "seconds")
+    return {"record": path, **{k: rec.get(k) for k in keep}}
 
 
-def main() -> None:
+def add_exits(rec: SectionRecord, model_dir: str, data_root: str, command: str) -> None:
+    """Measure the exit figures of a stored section whose model is still here, after checking that
+    the model gives exactly the stored rows (full model and speeds) on the same dev set, with or
+    without its calibration as the record says."""
+    if rec.calibrated is None:
+        raise SystemExit(f"--add-exits {rec.key}: the record does not say whether the exits were calibrated")
+    model = FastBert.from_pretrained(model_dir)
+    outputs = all_layer_outputs(model, dev_data(rec.key, data_root), calibrated=rec.calibrated)
+    rows = table_rows(model, dev_data(rec.key, data_root), outputs, [], timing=False)
+    stored = [r for r in rec.table if not r["name"].startswith("Static")]
+    if model_dir != rec.model or [(r["name"], r["accuracy"], r["flops"]) for r in rows] != \
+            [(r["name"], r["accuracy"], r["flops"]) for r in stored]:
+        raise SystemExit(f"--add-exits {rec.key}={model_dir}: this model does not give the stored rows of "
+                         f"`{rec.model}`; measure the section again with --model instead")
+    rec.exits = exit_figures(model, outputs)
+    rec.measured_by = [m for m in rec.measured_by if m["what"] != "the exit layers"]
+    rec.measured_by.append({"what": "the exit layers", "command": command})
+
+
+def load_previous(path: str, keep: list[str]) -> tuple[list[SectionRecord], list[dict]]:
+    """The stored sections to keep (all when `keep` is empty) and the stored backbone records."""
+    stored = json.loads(Path(path).read_text(encoding="utf-8"))
+    sections = [SectionRecord.from_dict(s) for s in stored["sections"]]
+    unknown = sorted(set(keep) - {s.key for s in sections})
+    if unknown:
+        raise SystemExit(f"--keep {', '.join(unknown)}: not in {path}; stored sections: {[s.key for s in sections]}")
+    return [s for s in sections if not keep or s.key in keep], stored.get("backbones", [])
+
+
+def merge(old: list, new: list, key) -> list:
+    """`old` with each item replaced by the `new` one of the same key, then the other new ones."""
+    fresh = {key(n): n for n in new}
+    out = [fresh.pop(key(o), o) for o in old]
+    return out + [n for n in new if key(n) in fresh]
+
+
+def _command_block(command: str) -> list[str]:
+    return ["", "```", command, "```"]
+
+
+def regenerate_text(command: str, sections: list[SectionRecord], backbones: list[dict],
+                    fresh_backbones: set[str], previous: str | None) -> list[str]:
+    """The `## Regenerate` section: what this run measured, and by which earlier command each
+    figure it re-rendered from the stored records was measured."""
+    lines = ["## Regenerate", "", "This file and the `.json` beside it were written by:", *_command_block(command)]
+    steps: dict[str, list[str]] = {}
+    for s in sections:
+        for step in s.measured_by or [{"what": "every figure", "command": NOT_RECORDED}]:
+            steps.setdefault(step["command"], []).append(f"{s.title} (`{s.key}`): {step['what']}")
+    if command in steps:
+        lines += ["", "Measured by that run (models loaded, dev sets evaluated): " + "; ".join(steps.pop(command)) + "."]
+    if steps:
+        lines += ["", f"Re-rendered from the records stored in `{previous}` (`--previous`), not measured again "
+                  "(the paper's columns are read anew from the table; every other figure is the stored one):"]
+        for cmd, items in steps.items():
+            lines += ["", "; ".join(items) + ", measured by:", *_command_block(cmd)]
+    old_backbones = [b["record"] for b in backbones if b["record"] not in fresh_backbones]
+    if old_backbones:
+        lines += ["", "Backbone paragraphs re-rendered from stored records: "
+                  + ", ".join(f"`{r}`" for r in old_backbones) + "."]
+    return lines + [""]
+
+
+INTRO = ("Dev accuracy and FLOPs (2 x multiply-adds, counted on each sample's real token count; speedup = full model / "
+         "spent) of each row; next to it the matching row of the paper's Table 2, which used 12-layer BERT-base "
+         "pre-trained on a large Chinese corpus. Compare the behaviour (accuracy lost for a given speedup), not the "
+         "accuracy itself.")
+
+
+def paper_paragraph(paper_table: str) -> str:
+    return (f"The paper's columns are read from `{paper_table}`, the paper's Table 2 (all 84 cells; see "
+            "`../shared/paper/README.md`): for each row, the paper's row of the same kind on the same dataset "
+            "(BERT-base for the full model, FastBERT at the same speed, DistilBERT with as many layers as the "
+            "static baseline); the paper's rows with no row here are listed under each table. The paper's static "
+            "rows are DistilBERT, distilled from BERT; ours are the backbone cut to its first layers and "
+            "fine-tuned (`train --num-layers`).\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", action="append", required=True, help="DATASET=DIR (repeatable)")
-    p.add_argument("--baseline", action="append", help="DATASET=DIR: a static baseline (repeatable)")
-    p.add_argument("--compare", action="append", help="DATASET=DIR: another model to list (repeatable)")
+    p.add_argument("--model", action="append", help="SECTION=DIR: measure a section (repeatable); SECTION is "
+                   f"a dataset ({', '.join(DATASETS)}) or DATASET-SUFFIX")
+    p.add_argument("--baseline", action="append", help="SECTION=DIR: a static baseline (repeatable)")
+    p.add_argument("--compare", action="append", help="SECTION=DIR: another model to list (repeatable)")
+    p.add_argument("--title", action="append", help="SECTION=TEXT: the section's title (default: the dataset's)")
+    p.add_argument("--previous", default=None, help="a chinese.json whose stored sections are re-rendered")
+    p.add_argument("--keep", action="append", default=[], help="SECTION: keep only these stored sections (repeatable)")
+    p.add_argument("--add-exits", action="append", help="SECTION=DIR: measure the exit layers of a stored "
+                   "section with its model, which must give the stored rows")
     p.add_argument("--backbone-record", action="append", default=[],
                    help="a backbone's pretrain.json (repeatable: one per backbone the models use)")
+    p.add_argument("--paper-table", default="../shared/paper/fastbert_table2.tsv")
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--out", default="assets/reports/chinese.md")
     p.add_argument("--notes", default=None, help="a markdown file whose text goes after the tables")
     p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if not args.model and not args.previous:
+        p.error("give --model SECTION=DIR, or --previous FILE to re-render stored sections")
+    if args.keep and not args.previous:
+        p.error("--keep needs --previous FILE")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    command = "python benchmarks/chinese_report.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        paper = load_paper_table(args.paper_table)
+    except PaperTableError as e:
+        raise SystemExit(str(e)) from None
     torch.set_num_threads(args.threads)
-    models = _pairs(args.model, "--model")
-    baselines = _pairs(args.baseline, "--baseline")
-    compares = _pairs(args.compare, "--compare")
-    parts = ["# Chinese datasets: FastBERT on a small backbone pre-trained here", "",
-             "Dev accuracy and FLOPs (2 x multiply-adds, counted on each sample's real token count; "
-             "speedup = full model / spent) of each row; next to it the matching row of the paper's Table 2, "
-             "which used 12-layer BERT-base pre-trained on a large Chinese corpus. Compare the behaviour "
-             "(accuracy lost for a given speedup), not the accuracy itself.", ""]
-    record: dict = {"datasets": []}
-    record["backbones"] = []
-    for path in args.backbone_record:
-        text, rec = backbone_section(path)
-        parts += [text]
-        record["backbones"].append({"record": path, **rec["backbone"]})
-    parts += ["The paper's columns are for orientation only. Figures marked " + UNCHECKED_MARK + " could not be "
-              "checked against the paper here (it is not reachable from this environment): they were entered from "
-              "a reading of its Table 2 and may contain errors; check the paper before quoting them. The unmarked "
-              "Book review figures are checked against the authors' README (autoliuweijie/FastBERT: 86.88% at "
-              "21,785M FLOPs fine-tuned; 86.64% at 5,171M FLOPs, 4.21x, self-distilled at speed 0.5; test set). "
-              "The paper's static rows are DistilBERT with 3 and 1 layers; ours are the backbone cut to its first "
-              "layers and fine-tuned (`train --num-layers`).", ""]
-    for key, model_dir in models:
-        text, rec = dataset_section(key, model_dir, [d for k, d in baselines if k == key], args.data_root,
-                                    [d for k, d in compares if k == key])
-        parts += [text]
-        record["datasets"].append(rec)
+    titles = dict(_pairs(args.title, "--title"))
+    baselines, compares = _pairs(args.baseline, "--baseline"), _pairs(args.compare, "--compare")
+    kept, old_backbones = load_previous(args.previous, args.keep) if args.previous else ([], [])
+    for key, model_dir in _pairs(args.add_exits, "--add-exits"):
+        rec = next((s for s in kept if s.key == key), None)
+        if rec is None:
+            raise SystemExit(f"--add-exits {key}: no such stored section; stored: {[s.key for s in kept]}")
+        add_exits(rec, model_dir, args.data_root, command)
+    measured = [measure_section(key, d, [b for k, b in baselines if k == key], args.data_root,
+                                [c for k, c in compares if k == key], titles.get(key), command)
+                for key, d in _pairs(args.model, "--model")]
+    sections = merge(kept, measured, key=lambda s: s.key)
+    fresh = [backbone_record(p) for p in args.backbone_record]
+    backbones = merge(old_backbones, fresh, key=lambda b: b["record"])
+    parts = ["# Chinese datasets: FastBERT next to the paper's Table 2", "", INTRO, ""]
+    parts += [render_backbone(b) for b in backbones] + [paper_paragraph(args.paper_table)]
+    parts += [render_section(s, paper) for s in sections]
     if args.notes:
-        parts += [Path(args.notes).read_text()]
-    parts += ["## Regenerate", "", "```", "python benchmarks/chinese_report.py " + shlex.join(sys.argv[1:]), "```", ""]
+        parts += [Path(args.notes).read_text(encoding="utf-8")]
+    parts += regenerate_text(command, sections, backbones, set(args.backbone_record), args.previous)
     out = Path(args.out)
-    out.write_text("\n".join(parts))
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    out.write_text("\n".join(parts), encoding="utf-8")
+    record = {"sections": [s.to_dict() for s in sections], "backbones": backbones, "written_by": command}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print("\n".join(parts))
 
 

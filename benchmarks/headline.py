@@ -12,7 +12,8 @@ from fastbert.evaluate import all_layer_outputs, sweep
 # (model, dev data, held-out fraction of the file as `train --dev-fraction F --seed 0` made it)
 MODELS = [("assets/models/sst2-minilm", "../shared/data/sst2/dev.tsv", 0.0),
           ("assets/models/agnews-minilm", "../shared/data/ag_news/train.tsv", 0.1),
-          ("assets/models/chnsenticorp-zh", "../shared/data/chnsenticorp/dev.tsv", 0.0)]
+          ("assets/models/chnsenticorp-zh", "../shared/data/chnsenticorp/dev.tsv", 0.0),
+          ("assets/models/chnsenticorp-e5-12l", "../shared/data/chnsenticorp/dev.tsv", 0.0)]
 
 
 def main() -> None:

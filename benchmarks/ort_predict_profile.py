@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastbert import FastBert, get_criterion  # noqa: E402
-from fastbert.bench_timing import evenly_spaced, interleaved  # noqa: E402
+from fastbert.tools.bench_timing import evenly_spaced, interleaved  # noqa: E402
 from fastbert.data import load_dataset  # noqa: E402
 from fastbert.inference import adaptive_forward  # noqa: E402
 

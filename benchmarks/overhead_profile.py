@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from fastbert.bench import describe_machine, plain_classifier
-from fastbert.bench_timing import evenly_spaced
+from fastbert.tools.bench import describe_machine, plain_classifier
+from fastbert.tools.bench_timing import evenly_spaced
 from fastbert.data import load_dataset
 from fastbert.inference import adaptive_forward
 from fastbert.model import FastBert

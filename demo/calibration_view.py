@@ -17,11 +17,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from fastbert.calibration import Curve, CurvePoint, apply_temperatures, reliability
-from fastbert.evaluate import LayerOutputs
+from fastbert.evaluate import LayerOutputs, luha_bins
 
 from .charts import _style, safe_chart
 from .models import LoadedModel
-from .views import BatchRun, uncertainty_bins
+from .views import BatchRun
 
 THRESHOLD, TARGET = "Speed threshold", "Target speedup"
 MODES = (THRESHOLD, TARGET)
@@ -114,7 +114,7 @@ def luha_pair(loaded: LoadedModel, run: BatchRun) -> go.Figure:
     runs = [r for r in raw_and_calibrated(loaded, run) if r is not None]
     fig = _pair("LUHA", len(runs) == 2)
     for col, r in enumerate(runs, 1):
-        bins = uncertainty_bins(r)
+        bins = luha_bins(r.outputs, bins=5)
         names = [f"{a:.1f}–{b:.1f}" for a, b in zip(bins.edges[:-1], bins.edges[1:])]
         fig.add_trace(go.Bar(x=names, y=[a or 0.0 for a in bins.accuracy], marker_color="#3a9d5d", showlegend=False,
                              text=[f"n={n}" for n in bins.counts], textposition="outside"), 1, col)

@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 
 from .student import Heatmap
 from .student_charts import lambda_figure
-from .views import (BatchRun, BatchView, LayerAgreement, LayerStep, TextView, UncertaintyBins,
-                    text_of)
+from fastbert.evaluate import LuhaBins
+
+from .views import BatchRun, BatchView, LayerAgreement, LayerStep, TextView, text_of
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ def figure2_chart(run: BatchRun, step: LayerStep) -> go.Figure:
 
 
 @safe_chart
-def luha_chart(bins: UncertaintyBins) -> go.Figure:
+def luha_chart(bins: LuhaBins) -> go.Figure:
     """Accuracy per uncertainty bin: lower uncertainty, higher accuracy."""
     edges = bins.edges
     names = [f"{a:.1f}–{b:.1f}" for a, b in zip(edges[:-1], edges[1:])]

@@ -10,11 +10,13 @@ from typing import Any
 
 import gradio as gr
 
+from fastbert.evaluate import luha_bins
+
 from . import charts, teach
 from .models import LoadedModel
 from .student import StudentView
 from .views import (BatchRun, BatchView, TextRun, TextView, batch_table, batch_view, layer_agreement,
-                    layer_step, text_view, uncertainty_bins)
+                    layer_step, text_view)
 
 
 # ----- formatting -------------------------------------------------------------------------
@@ -210,4 +212,4 @@ def how_panel(model: LoadedModel, run: BatchRun, speed: float, layer: int) -> Ho
     step = layer_step(run, view, layer)
     return HowPanel(charts.figure2_chart(run, step),
                     teach.step_markdown(run, view, step, model.model.config.exit_criterion),
-                    charts.luha_chart(uncertainty_bins(run)), charts.agreement_chart(layer_agreement(run)))
+                    charts.luha_chart(luha_bins(run.outputs, bins=5)), charts.agreement_chart(layer_agreement(run)))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastbert.tools.seeds import mean_matrix, seed_stats
 from fastbert.training.kd import SUMMARY_FILE, load_student_summary
 from fastbert.training.student_scores import METHOD_NAMES, REPORT_ROWS
 
@@ -87,9 +87,6 @@ def _matrix(value) -> list[list[float]] | None:
     return [[float(v) for v in r] for r in value]
 
 
-def _mean_matrix(matrices: list[list[list[float]]]) -> list[list[float]]:
-    return [[statistics.fmean(m[j][i] for m in matrices) for i in range(len(matrices[0][0]))]
-            for j in range(len(matrices[0]))]
 
 
 def read_report(path: str | Path | None) -> dict | None:
@@ -143,9 +140,9 @@ def _student_kind(kind: str) -> str:
 
 def _row_of_runs(kind: str, method: str, space: str, runs: list[dict]) -> Row:
     acc = [_num(r, "accuracy") for r in runs]
-    return Row(f"{_student_kind(kind)} student", method_name(method, space), statistics.fmean(acc),
-               _num(runs[0], "flops_per_sample"), _int(runs[0], "params"),
-               statistics.stdev(acc) if len(acc) > 1 else None, len(acc))
+    stats = seed_stats(acc)
+    return Row(f"{_student_kind(kind)} student", method_name(method, space), stats.mean,
+               _num(runs[0], "flops_per_sample"), _int(runs[0], "params"), stats.std, stats.n)
 
 
 def report_rows(report: dict) -> list[Row]:
@@ -168,7 +165,7 @@ def report_heatmaps(report: dict, teacher_layers: list[str] | None = None, space
         tnames = teacher_layers if teacher_layers and len(teacher_layers) == cols else \
             [f"T{i + 1}" for i in range(cols)]
         seeds = f"mean over {len(mats)} seeds" if len(mats) > 1 else "1 seed"
-        out.append(Heatmap(f"{kind} / {method_name(method)} ({row_space} reading, {seeds})", _mean_matrix(mats),
+        out.append(Heatmap(f"{kind} / {method_name(method)} ({row_space} reading, {seeds})", mean_matrix(mats),
                            names, tnames))
     return out
 

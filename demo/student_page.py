@@ -4,6 +4,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from fastbert.speedup import speedup
+
 from .models import ROOT
 from .student import Row, StudentView
 
@@ -66,7 +68,7 @@ def student_html(view: StudentView) -> str:
     """Cards (the student against the teacher), a table with the exit rule's speeds, the report's
     rows, and where it all comes from."""
     s, t = view.student, view.teacher_row
-    fewer = (f" · {t.flops_per_sample / s.flops_per_sample:.1f}× fewer"
+    fewer = (f" · {speedup(t.flops_per_sample, s.flops_per_sample):.1f}× fewer"
              if t and t.flops_per_sample and s.flops_per_sample else "")
     seeds = f"mean of {s.seeds} seeds" if s.seeds > 1 else ""
     cards = [

@@ -1,49 +1,24 @@
-"""`build_app`: the layout and its events. Callbacks are thin: they call `demo.views` for the
-numbers, `demo.charts` for the figures and `demo.api` for the endpoints, and turn any failure
-into a message in the page (never a traceback)."""
+"""`build_app`: the page, one builder per part (header, each tab), and `wire`, its events.
+Handlers are module-level functions in `demo.handlers` (the numbers from `demo.views`, the
+figures from `demo.charts`); the endpoints are in `demo.endpoints`. Any failure becomes a
+message in the page (`user_errors`), never a traceback."""
 from __future__ import annotations
 
 import functools
-import html
-import logging
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Callable
 
 import gradio as gr
 
-from . import api, calibration_view, charts, handlers, limits, student_page, teach
-from .batching import Batcher
+from . import calibration_view, charts, handlers, limits, student_page, teach
+from .endpoints import DEFAULT_SPEED, user_errors, wire_api
 from .examples import ExampleSet, examples_for, load_example_sets
-from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES, InputError, check_model, read_file
+from .inputs import DEFAULT_MAX_ROWS, FILE_TYPES
 from .models import LoadedModel, ModelRegistry
 from .render import BatchPanel, HowPanel, TextPanel, model_info
 from .student import DEFAULT_REPORT, find_student
 
-log = logging.getLogger(__name__)
-DEFAULT_SPEED = 0.5
-
-
-# ----- errors -----------------------------------------------------------------------------
-def user_errors(fn=None, *, escape: bool = True):
-    """Show input problems and failures as messages in the page, never as a traceback.
-    escape=False for API endpoints: their messages are JSON strings, not HTML."""
-    if fn is None:
-        return functools.partial(user_errors, escape=escape)
-    quote = html.escape if escape else str
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except InputError as err:
-            raise gr.Error(quote(str(err)), title="Please check the input", print_exception=False) from None
-        except Exception as err:
-            log.exception("callback %s failed", fn.__name__)
-            raise gr.Error(f"Something went wrong: {quote(type(err).__name__)}: {quote(str(err))}",
-                           print_exception=False) from None
-
-    return wrapper
 
 
 # ----- the app ----------------------------------------------------------------------------
@@ -125,6 +100,216 @@ def theme() -> gr.themes.Base:
                           font_mono=("ui-monospace", "Consolas", "monospace"))
 
 
+# ----- the page, one builder per part ------------------------------------------------------------
+# Components are named like the fields of the panels that fill them (demo.render), so outputs
+# are listed by name (`outputs_of`), never by position.
+@dataclass
+class Header:
+    model: gr.Dropdown
+    speed: gr.Slider
+    speed_mode: Any  # calibration_view.add_controls: speed or target speedup
+    target: Any
+    cost: Any
+    info: gr.HTML
+
+
+@dataclass
+class TextTab:
+    text: gr.Textbox
+    classify: gr.Button
+    examples: gr.Dataset
+    show_skipped: gr.Checkbox
+    result: gr.HTML
+    probs_plot: gr.Plot
+    unc_plot: gr.Plot
+
+
+@dataclass
+class BatchTab:
+    pasted: gr.Textbox
+    pasted_btn: gr.Button
+    upload: gr.File
+    example_btn: gr.Button
+    summary: gr.HTML
+    hist_plot: gr.Plot
+    dist_plot: gr.Plot
+    sweep_plot: gr.Plot
+    table: gr.Dataframe
+    download: gr.DownloadButton
+
+
+@dataclass
+class HowTab:
+    layer: gr.Slider
+    step_plot: gr.Plot
+    step_text: gr.Markdown
+    luha_plot: gr.Plot
+    agree_plot: gr.Plot
+    cal_luha: gr.Plot
+    cal_rel: gr.Plot
+
+
+@dataclass
+class Page:
+    header: Header
+    text: TextTab
+    batch: BatchTab
+    how: HowTab
+    tabs: dict  # tab id -> gr.Tab
+    text_state: gr.State
+    batch_state: gr.State
+    tab_state: gr.State
+
+    def screen(self) -> list:
+        """Every panel's components, in the order of `handlers.screen(...).values()`."""
+        return outputs_of(TextPanel, self.text) + outputs_of(BatchPanel, self.batch) + outputs_of(HowPanel, self.how)
+
+
+def outputs_of(panel: type, part) -> list:
+    """The components of `part` that a `panel` (a demo.render Panel) fills, by field name."""
+    return [getattr(part, f.name) for f in fields(panel)]
+
+
+def build_header(registry: ModelRegistry, default: LoadedModel, student) -> Header:
+    with gr.Row(elem_classes="fb-header"):
+        gr.HTML("<h1>FastBERT explorer</h1><p>A classifier after every layer; each text leaves as soon as a "
+                "layer is sure enough. See which layer answered, what it cost, and why.</p>", js_on_load=None)
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(registry.names, value=registry.default, label="Model", scale=1,
+                            visible=len(registry.names) > 1, interactive=True, elem_id="model")
+        speed = gr.Slider(0.0, 1.0, value=DEFAULT_SPEED, step=0.01, label="Speed",
+                          info="The uncertainty threshold: 0 runs every layer; higher exits earlier.",
+                          scale=3, elem_id="speed")
+    speed_mode, target, cost = calibration_view.add_controls(default)
+    info = gr.HTML(model_info(default, student), elem_id="model-info", js_on_load=None)
+    return Header(model, speed, speed_mode, target, cost, info)
+
+
+def build_text_tab(first_set: ExampleSet) -> TextTab:
+    with gr.Row(elem_classes="fb-text-row"):
+        with gr.Column(scale=5, elem_classes="fb-input-col"):
+            # lines=1 so that Enter classifies and Shift+Enter adds a line; CSS gives it 3 lines.
+            text = gr.Textbox(label="Text", lines=1, max_lines=8,
+                              value=first_set.single[0][1] if first_set.single else "",
+                              placeholder="Type a sentence and press Enter (Shift+Enter: new line)",
+                              elem_id="text-input")
+            classify = gr.Button("Classify", variant="primary", elem_id="classify")
+            examples = gr.Dataset(components=["textbox"], **example_samples(first_set),
+                                  label="Examples: easy, hard, negated, mixed and neutral (click one)",
+                                  layout="gallery", samples_per_page=12, elem_id="examples")
+        with gr.Column(scale=6, elem_classes="fb-result-col"):
+            result = gr.HTML(elem_id="result", js_on_load=None)
+            show_skipped = gr.Checkbox(False, label="Reveal what the skipped layers would have said",
+                                       elem_id="show-skipped")
+    with gr.Row(elem_classes="fb-charts"):
+        probs_plot = gr.Plot(label="Class probabilities per layer", elem_id="probs-plot", show_label=False)
+        unc_plot = gr.Plot(label="Uncertainty per layer", elem_id="unc-plot", show_label=False)
+    return TextTab(text, classify, examples, show_skipped, result, probs_plot, unc_plot)
+
+
+def build_batch_tab(max_batch_rows: int) -> BatchTab:
+    with gr.Row(equal_height=True):
+        with gr.Column():
+            pasted = gr.Textbox(label="Paste texts, one per line", lines=6, elem_id="batch-text")
+            pasted_btn = gr.Button("Classify these lines", variant="primary", elem_id="batch-run")
+        with gr.Column():
+            upload = gr.File(label="…or upload a .txt (a text per line), .csv or .tsv "
+                                   "(a text column, optional label column)",
+                             file_types=list(FILE_TYPES), type="filepath", elem_id="batch-file")
+            example_btn = gr.Button("Use the example batch", elem_id="batch-example")
+    gr.Markdown(f"At most {max_batch_rows:,} rows per batch.")
+    summary = gr.HTML(elem_id="batch-summary", js_on_load=None)
+    with gr.Row(elem_classes="fb-charts"):
+        hist_plot = gr.Plot(label="Exit layers", elem_id="hist-plot", show_label=False)
+        sweep_plot = gr.Plot(label="Accuracy and speedup vs speed", elem_id="sweep-plot", show_label=False)
+    dist_plot = gr.Plot(label="Uncertainty per layer", elem_id="dist-plot", show_label=False)
+    # The text column wraps within its share, so that every other column stays in view.
+    table = gr.Dataframe(label="Per-sample results", interactive=False, wrap=True, max_height=420,
+                         column_widths=TABLE_WIDTHS, elem_id="batch-table")
+    download = gr.DownloadButton("Download the table as CSV", visible=False, elem_id="batch-download")
+    return BatchTab(pasted, pasted_btn, upload, example_btn, summary, hist_plot, dist_plot, sweep_plot, table,
+                    download)
+
+
+def build_how_tab(default: LoadedModel) -> HowTab:
+    gr.Markdown(teach.INTRO)
+    layer = gr.Slider(1, default.num_layers, value=1, step=1, label="Layer (step through the batch)",
+                      elem_id="layer")
+    step_plot = gr.Plot(label="The shrinking batch", elem_id="step-plot", show_label=False)
+    step_text = gr.Markdown(elem_id="step-text")
+    gr.Markdown(teach.UNCERTAINTY)
+    with gr.Row(elem_classes="fb-charts"):
+        with gr.Column():
+            gr.Markdown(teach.LUHA)
+            luha_plot = gr.Plot(label="LUHA", elem_id="luha-plot", show_label=False)
+        with gr.Column():
+            gr.Markdown(teach.DISTILL)
+            agree_plot = gr.Plot(label="Self-distillation", elem_id="agree-plot", show_label=False)
+    cal_luha, cal_rel = calibration_view.add_charts()
+    return HowTab(layer, step_plot, step_text, luha_plot, agree_plot, cal_luha, cal_rel)
+
+
+def build_student_tab(student) -> None:
+    gr.Markdown(student_page.INTRO)
+    gr.HTML(student_page.student_html(student), elem_id="student-summary", js_on_load=None)
+    if student.heatmaps:
+        gr.Plot(charts.lambda_chart(student.heatmaps), label="Universal-KD attention",
+                elem_id="lambda-plot", show_label=False)
+
+
+def build_page(registry: ModelRegistry, default: LoadedModel, student, first_set: ExampleSet,
+               max_batch_rows: int) -> Page:
+    """The layout (inside a Blocks): the header, then one tab per part."""
+    header = build_header(registry, default, student)
+    states = gr.State(None), gr.State(None), gr.State("text")
+    tabs = {}
+    with gr.Tabs():
+        with gr.Tab("One text", id="text", elem_id="tab-text") as tabs["text"]:
+            text = build_text_tab(first_set)
+        with gr.Tab("Batch", id="batch", elem_id="tab-batch") as tabs["batch"]:
+            batch = build_batch_tab(max_batch_rows)
+        with gr.Tab("How it works", id="how", elem_id="tab-how") as tabs["how"]:
+            how = build_how_tab(default)
+        if student is not None:
+            with gr.Tab("Distilled student", id="student", elem_id="tab-student") as tabs["student"]:
+                build_student_tab(student)
+    return Page(header, text, batch, how, tabs, *states)
+
+
+# ----- events ---------------------------------------------------------------------------------
+def wire(app: gr.Blocks, page: Page, bind: Callable) -> None:
+    """Every event of the page: each handler (demo.handlers) with its inputs and named outputs."""
+    h, t, b, w = page.header, page.text, page.batch, page.how
+    text_out, batch_out, how_out = outputs_of(TextPanel, t), outputs_of(BatchPanel, b), outputs_of(HowPanel, w)
+    private = dict(api_visibility="private")
+    quiet = dict(show_progress="hidden", **private)
+    text_args = dict(inputs=[h.model, t.text, h.speed, t.show_skipped], outputs=[page.text_state, *text_out], **private)
+    t.classify.click(bind(handlers.on_text), **text_args)
+    t.text.submit(bind(handlers.on_text), **text_args)
+    t.examples.click(lambda sample: sample[0], inputs=t.examples, outputs=t.text, **private).then(
+        bind(handlers.on_text), **text_args)
+    shown = [page.text_state, page.batch_state, h.speed, t.show_skipped, w.layer]
+    h.speed.change(bind(handlers.on_speed), inputs=[h.model, page.tab_state, *shown], outputs=page.screen(),
+                   trigger_mode="always_last", **quiet)
+    for tab_id, tab in page.tabs.items():
+        tab.select(bind(handlers.on_tab, tab_id), inputs=[h.model, *shown], outputs=[page.tab_state, *page.screen()],
+                   **quiet)
+        tab.select(None, js=FIT_PLOTS_JS, **private)  # charts drawn before the tab was shown
+    t.show_skipped.change(bind(handlers.on_toggle), inputs=[h.model, page.text_state, h.speed, t.show_skipped],
+                          outputs=text_out, **quiet)
+    batch_all = [page.batch_state, *batch_out]
+    b.pasted_btn.click(bind(handlers.on_pasted), inputs=[h.model, b.pasted, h.speed], outputs=batch_all, **private)
+    b.upload.upload(bind(handlers.on_file), inputs=[h.model, b.upload, h.speed], outputs=batch_all, **private)
+    b.example_btn.click(bind(handlers.on_example), inputs=[h.model, h.speed], outputs=batch_all, **private)
+    w.layer.change(bind(handlers.on_layer), inputs=[h.model, page.tab_state, page.batch_state, h.speed, w.layer],
+                   outputs=how_out, **quiet)
+    model_args = dict(fn=bind(on_model), inputs=[h.model, page.tab_state, h.speed, t.show_skipped, w.layer],
+                      outputs=[h.info, t.text, page.text_state, page.batch_state, t.examples, w.layer, b.upload,
+                               *page.screen()], **private)
+    h.model.change(**model_args)
+    app.load(**model_args)
+
+
 def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
               concurrency_limit: int = 4, example_sets: list[ExampleSet] | None = None,
               distill_report: str | Path | None = DEFAULT_REPORT) -> gr.Blocks:
@@ -140,7 +325,6 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
     default = registry.get()  # load now: a broken model should fail at start, not in a callback
     student = find_student({n: p for n, p in registry.sources.items() if isinstance(p, Path)}, distill_report)
     ctx = handlers.AppContext(registry, sets, max_batch_rows, student)
-    loaded = ctx.loaded
 
     def bind(fn, *args):
         """A handler with the context (and `args`) bound; failures become messages in the page."""
@@ -150,177 +334,15 @@ def build_app(registry: ModelRegistry, max_batch_rows: int = DEFAULT_MAX_ROWS,
 
     with gr.Blocks(title="FastBERT: early exit, layer by layer", analytics_enabled=False,
                    delete_cache=limits.DELETE_CACHE) as app:
-        with gr.Row(elem_classes="fb-header"):
-            gr.HTML("<h1>FastBERT explorer</h1><p>A classifier after every layer; each text leaves as soon as a "
-                    "layer is sure enough. See which layer answered, what it cost, and why.</p>",
-                    js_on_load=None)
-        with gr.Row(equal_height=True):
-            model_dd = gr.Dropdown(registry.names, value=registry.default, label="Model", scale=1,
-                                   visible=len(registry.names) > 1, interactive=True, elem_id="model")
-            speed = gr.Slider(0.0, 1.0, value=DEFAULT_SPEED, step=0.01, label="Speed",
-                              info="The uncertainty threshold: 0 runs every layer; higher exits earlier.",
-                              scale=3, elem_id="speed")
-        speed_mode, target, cost = calibration_view.add_controls(default)
-        info = gr.HTML(model_info(default, student), elem_id="model-info", js_on_load=None)
-        text_state, batch_state, tab_state = gr.State(None), gr.State(None), gr.State("text")
-        first_set = examples_for(default.labels, sets)
-        tabs = {}
-
-        with gr.Tabs():
-            with gr.Tab("One text", id="text", elem_id="tab-text") as tabs["text"]:
-                with gr.Row(elem_classes="fb-text-row"):
-                    with gr.Column(scale=5, elem_classes="fb-input-col"):
-                        # lines=1 so that Enter classifies and Shift+Enter adds a line; CSS gives it 3 lines.
-                        text = gr.Textbox(label="Text", lines=1, max_lines=8,
-                                          value=first_set.single[0][1] if first_set.single else "",
-                                          placeholder="Type a sentence and press Enter (Shift+Enter: new line)",
-                                          elem_id="text-input")
-                        classify_btn = gr.Button("Classify", variant="primary", elem_id="classify")
-                        examples = gr.Dataset(components=["textbox"], **example_samples(first_set),
-                                              label="Examples: easy, hard, negated, mixed and neutral (click one)",
-                                              layout="gallery", samples_per_page=12, elem_id="examples")
-                    with gr.Column(scale=6, elem_classes="fb-result-col"):
-                        result = gr.HTML(elem_id="result", js_on_load=None)
-                        show_skipped = gr.Checkbox(False, label="Reveal what the skipped layers would have said",
-                                                   elem_id="show-skipped")
-                with gr.Row(elem_classes="fb-charts"):
-                    probs_plot = gr.Plot(label="Class probabilities per layer", elem_id="probs-plot", show_label=False)
-                    unc_plot = gr.Plot(label="Uncertainty per layer", elem_id="unc-plot", show_label=False)
-
-            with gr.Tab("Batch", id="batch", elem_id="tab-batch") as tabs["batch"]:
-                with gr.Row(equal_height=True):
-                    with gr.Column():
-                        pasted = gr.Textbox(label="Paste texts, one per line", lines=6, elem_id="batch-text")
-                        pasted_btn = gr.Button("Classify these lines", variant="primary", elem_id="batch-run")
-                    with gr.Column():
-                        upload = gr.File(label="…or upload a .txt (a text per line), .csv or .tsv "
-                                               "(a text column, optional label column)",
-                                         file_types=list(FILE_TYPES), type="filepath", elem_id="batch-file")
-                        example_btn = gr.Button("Use the example batch", elem_id="batch-example")
-                gr.Markdown(f"At most {max_batch_rows:,} rows per batch.")
-                batch_summary = gr.HTML(elem_id="batch-summary", js_on_load=None)
-                with gr.Row(elem_classes="fb-charts"):
-                    hist_plot = gr.Plot(label="Exit layers", elem_id="hist-plot", show_label=False)
-                    sweep_plot = gr.Plot(label="Accuracy and speedup vs speed", elem_id="sweep-plot", show_label=False)
-                dist_plot = gr.Plot(label="Uncertainty per layer", elem_id="dist-plot", show_label=False)
-                # The text column wraps within its share, so that every other column stays in view.
-                table = gr.Dataframe(label="Per-sample results", interactive=False, wrap=True, max_height=420,
-                                     column_widths=TABLE_WIDTHS, elem_id="batch-table")
-                download = gr.DownloadButton("Download the table as CSV", visible=False, elem_id="batch-download")
-
-            with gr.Tab("How it works", id="how", elem_id="tab-how") as tabs["how"]:
-                gr.Markdown(teach.INTRO)
-                layer = gr.Slider(1, default.num_layers, value=1, step=1, label="Layer (step through the batch)",
-                                  elem_id="layer")
-                step_plot = gr.Plot(label="The shrinking batch", elem_id="step-plot", show_label=False)
-                step_md = gr.Markdown(elem_id="step-text")
-                gr.Markdown(teach.UNCERTAINTY)
-                with gr.Row(elem_classes="fb-charts"):
-                    with gr.Column():
-                        gr.Markdown(teach.LUHA)
-                        luha_plot = gr.Plot(label="LUHA", elem_id="luha-plot", show_label=False)
-                    with gr.Column():
-                        gr.Markdown(teach.DISTILL)
-                        agree_plot = gr.Plot(label="Self-distillation", elem_id="agree-plot", show_label=False)
-                cal_luha, cal_rel = calibration_view.add_charts()
-
-            if student is not None:
-                with gr.Tab("Distilled student", id="student", elem_id="tab-student") as tabs["student"]:
-                    gr.Markdown(student_page.INTRO)
-                    gr.HTML(student_page.student_html(student), elem_id="student-summary", js_on_load=None)
-                    if student.heatmaps:
-                        gr.Plot(charts.lambda_chart(student.heatmaps), label="Universal-KD attention",
-                                elem_id="lambda-plot", show_label=False)
-
-        # In the order of the fields of TextPanel, BatchPanel and HowPanel (demo.render).
-        text_out = [result, probs_plot, unc_plot]
-        batch_out = [batch_summary, hist_plot, dist_plot, sweep_plot, table, download]
-        how_out = [step_plot, step_md, luha_plot, agree_plot]
-        assert (len(text_out), len(batch_out), len(how_out)) == (TextPanel.size(), BatchPanel.size(), HowPanel.size())
-        screen_out = [*text_out, *batch_out, *how_out]
-        private = dict(api_visibility="private")
-        quiet = dict(show_progress="hidden", **private)
-
-        # -- wiring ---------------------------------------------------------------------------
-        text_args = dict(inputs=[model_dd, text, speed, show_skipped], outputs=[text_state, *text_out], **private)
-        classify_btn.click(bind(handlers.on_text), **text_args)
-        text.submit(bind(handlers.on_text), **text_args)
-        examples.click(lambda sample: sample[0], inputs=examples, outputs=text, **private).then(
-            bind(handlers.on_text), **text_args)
-        shown = [text_state, batch_state, speed, show_skipped, layer]
-        speed.change(bind(handlers.on_speed), inputs=[model_dd, tab_state, *shown], outputs=screen_out,
-                     trigger_mode="always_last", **quiet)
-        for tab_id, tab in tabs.items():
-            tab.select(bind(handlers.on_tab, tab_id), inputs=[model_dd, *shown], outputs=[tab_state, *screen_out],
-                       **quiet)
-            tab.select(None, js=FIT_PLOTS_JS, **private)  # charts drawn before the tab was shown
-        show_skipped.change(bind(handlers.on_toggle), inputs=[model_dd, text_state, speed, show_skipped],
-                            outputs=text_out, **quiet)
-        batch_all = [batch_state, *batch_out]
-        pasted_btn.click(bind(handlers.on_pasted), inputs=[model_dd, pasted, speed], outputs=batch_all, **private)
-        upload.upload(bind(handlers.on_file), inputs=[model_dd, upload, speed], outputs=batch_all, **private)
-        example_btn.click(bind(handlers.on_example), inputs=[model_dd, speed], outputs=batch_all, **private)
-        layer.change(bind(handlers.on_layer), inputs=[model_dd, tab_state, batch_state, speed, layer], outputs=how_out,
-                     **quiet)
-        model_args = dict(fn=bind(on_model), inputs=[model_dd, tab_state, speed, show_skipped, layer],
-                          outputs=[info, text, text_state, batch_state, examples, layer, upload, *screen_out],
-                          **private)
-        model_dd.change(**model_args)
-        app.load(**model_args)
-        calibration_view.wire(loaded, model_dd, speed, speed_mode, target, cost, batch_state, cal_luha, cal_rel)
-
-        # -- API ------------------------------------------------------------------------------
+        page = build_page(registry, default, student, examples_for(default.labels, sets), max_batch_rows)
+        wire(app, page, bind)
+        h = page.header
+        calibration_view.wire(ctx.loaded, h.model, h.speed, h.speed_mode, h.target, h.cost, page.batch_state,
+                              page.how.cal_luha, page.how.cal_rel)
         wire_api(registry, max_batch_rows)
-
     # api_open=False: every call goes through the queue and its limits.
     app.queue(default_concurrency_limit=concurrency_limit, max_size=limits.QUEUE_SIZE, api_open=False)
     return app
-
-
-def wire_api(registry: ModelRegistry, max_batch_rows: int) -> None:
-    """The public endpoints /classify, /classify_batch and /classify_file (inside a Blocks)."""
-    batcher = Batcher(api.run_together, max_batch=limits.MAX_BATCH_SIZE)
-
-    def model_for(name) -> LoadedModel:
-        return registry.get(check_model(name, registry.names, registry.default))
-
-    def classify(text: str, speed: float = DEFAULT_SPEED, model: str = "") -> dict:
-        """Classify one text with early exit. Returns label, confidence, probs, exit_layer (1-based),
-        num_layers, uncertainties (of the layers that ran), flops, full_flops, speedup, num_tokens,
-        input_tokens (input_tokens_estimated: true when a very long text was not read whole),
-        truncated, notice, latency_ms (the model run) and batch_size (calls made at the same time
-        run through the model together). `text` repeats at most the first 10,000 characters."""
-        return user_errors(lambda: api.classify(model_for(model), text, speed, batcher), escape=False)()
-
-    # Many at once: calls wait for the model together and share its runs (demo.batching).
-    gr.api(classify, api_name="classify", concurrency_limit=limits.CLASSIFY_CONCURRENCY,
-           concurrency_id="classify")
-
-    def classify_batch(texts: list[str] | str, speed: float = DEFAULT_SPEED, model: str = "") -> list[dict]:
-        """Classify many texts. `texts`: a list of strings, or one string with one text per line
-        (blank lines skipped). Returns a list of /classify results (without latency_ms), in order."""
-        work = lambda: api.classify_batch(model_for(model), texts, speed, max_batch_rows)  # noqa: E731
-        return user_errors(work, escape=False)()
-
-    gr.api(classify_batch, api_name="classify_batch")
-
-    # Files need a File component so that clients upload them; it is never shown.
-    with gr.Row(visible=False):
-        api_file = gr.File(file_types=list(FILE_TYPES), type="filepath", label="file")
-        api_file_speed = gr.Number(DEFAULT_SPEED, label="speed", minimum=0, maximum=1)
-        api_result = gr.JSON(label="results")
-
-    def classify_file(file, speed):
-        """Classify every row of an uploaded .txt/.csv/.tsv file (a text column, optional label
-        column); returns a list of /classify results (without latency_ms), in file order."""
-        def work():
-            if not file:
-                raise InputError("No file was uploaded.")
-            texts = read_file(file, max_batch_rows).texts
-            return api.classify_texts(registry.get(), texts, speed, max_batch_rows)
-        return user_errors(work, escape=False)()
-
-    api_file.upload(classify_file, inputs=[api_file, api_file_speed], outputs=api_result, api_name="classify_file")
 
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):

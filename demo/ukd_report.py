@@ -14,8 +14,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from fastbert.tools.seeds import mean_matrix, seed_stats
 from fastbert.training.student_scores import METHOD_NAMES
-from .student import READINGS, Heatmap, _mean_matrix, runs_by_row
+
+from .student import READINGS, Heatmap, runs_by_row
 from .student_charts import lambda_figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,8 +46,8 @@ def paper_sst2(path: Path = PAPER_TSV) -> dict[tuple[str, str, str], float]:
 
 def mean_se(values: list[float]) -> tuple[float, float | None]:
     """Mean and standard error of the mean (None for one value)."""
-    m = statistics.fmean(values)
-    return m, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None)
+    stats = seed_stats(values)
+    return stats.mean, stats.se
 
 
 def paired(a: list[dict], b: list[dict]) -> tuple[float, float | None, int] | None:
@@ -60,9 +62,9 @@ def _pm(m: float, se: float | None, n: int) -> str:
 
 
 def _acc(runs: list[dict]) -> str:
-    acc = [100 * r["accuracy"] for r in runs]
-    sd = f" ± {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
-    return f"{statistics.fmean(acc):.2f}{sd} (n={len(acc)})"
+    stats = seed_stats([100 * r["accuracy"] for r in runs])
+    sd = f" ± {stats.std:.2f}" if stats.std is not None else ""
+    return f"{stats.mean:.2f}{sd} (n={stats.n})"
 
 
 def _row_label(key: tuple[str, str, str]) -> str:
@@ -135,7 +137,7 @@ def heatmaps(groups: dict, space: str, n_teacher: int) -> list[Heatmap]:
             names = [f"S{j + 1}" for j in range(len(mats[0]))] if kind == "bert" else \
                 [f"{kind} {j + 1}" for j in range(len(mats[0]))]
             out.append(Heatmap(f"{kind} / {METHOD_NAMES[method]} (mean over {len(mats)} seed"
-                               f"{'s' if len(mats) > 1 else ''})", _mean_matrix(mats), names,
+                               f"{'s' if len(mats) > 1 else ''})", mean_matrix(mats), names,
                                [f"T{i + 1}" for i in range(n_teacher)]))
     return out
 
@@ -338,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out) if a.out else runs.with_name("universal_kd.md")
     try:
         if not a.no_png:
-            from fastbert.report import check_png_export
+            from fastbert.tools.report_figures import check_png_export
 
             check_png_export()  # kaleido is an optional extra: say so before any work
         print(f"report written to {write_report(runs, out, Path(a.paper), png=not a.no_png)}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from fastbert import normalized_entropy, speedup
+from fastbert.speedup import saved_fraction
 from fastbert.data import TextDataset
 from fastbert.evaluate import EvalResult, LayerOutputs, all_layer_outputs, outcome_at, sweep
 
@@ -23,11 +24,6 @@ from .models import LoadedModel
 
 SWEEP_SPEEDS = [round(0.05 * i, 2) for i in range(21)]
 TIMING_RUNS = 5  # each side of the latency card is the median of this many runs
-
-
-def saved_fraction(flops: float, full_flops: float) -> float:
-    """Share of the full model's FLOPs not spent: 1 - spent/full (the complement of 1/speedup)."""
-    return 1.0 - flops / full_flops
 
 
 def text_of(text: Text) -> str:
@@ -113,7 +109,7 @@ class TextView:
 
     @property
     def saved(self) -> float:
-        return saved_fraction(self.flops, self.full_flops)
+        return saved_fraction(self.full_flops, self.flops)
 
 
 def text_view(loaded: LoadedModel, run: TextRun, speed: float) -> TextView:
@@ -234,7 +230,7 @@ class BatchView:
 
     @property
     def saved(self) -> float:
-        return saved_fraction(self.total_flops, self.total_full_flops)
+        return saved_fraction(self.total_full_flops, self.total_flops)
 
 
 def batch_view(loaded: LoadedModel, run: BatchRun, speed: float) -> BatchView:
@@ -295,37 +291,6 @@ def layer_step(run: BatchRun, view: BatchView, layer: int) -> LayerStep:
 
 
 # ----- teaching: LUHA and self-distillation --------------------------------------------------
-@dataclass
-class UncertaintyBins:
-    """Accuracy of layer predictions grouped by their uncertainty (the paper's LUHA, Figure 4)."""
-
-    edges: list[float]  # bin edges, len = bins + 1
-    accuracy: list[float | None]  # per bin; None for an empty bin
-    counts: list[int]
-    reference: str  # "labels" or "teacher"
-
-
-def uncertainty_bins(run: BatchRun, bins: int = 5) -> UncertaintyBins:
-    """Pool every (layer, sample) prediction, bin by uncertainty, and score each bin against
-    the labels (or, without labels, against the teacher's prediction)."""
-    out = run.outputs
-    pred = out.layer_probs.argmax(-1)  # (L, N)
-    if out.labels is not None:
-        ref, reference = out.labels.unsqueeze(0).expand_as(pred), "labels"
-    else:
-        ref, reference = pred[-1].unsqueeze(0).expand_as(pred), "teacher"
-    correct = (pred == ref).flatten().double()
-    unc = out.uncertainties.flatten()
-    edges = torch.linspace(0, 1, bins + 1)
-    which = torch.bucketize(unc, edges[1:-1], right=True)  # 0..bins-1
-    accuracy, counts = [], []
-    for b in range(bins):
-        sel = which == b
-        counts.append(int(sel.sum()))
-        accuracy.append(float(correct[sel].mean()) if sel.any() else None)
-    return UncertaintyBins(edges.tolist(), accuracy, counts, reference)
-
-
 @dataclass
 class LayerAgreement:
     """Per layer: how often the student agrees with the teacher, and its accuracy with labels."""

@@ -1,4 +1,5 @@
-"""`python -m fastbert calibrate`: fit per-layer temperatures and store the speed curve.
+"""Fit per-layer temperatures and store the speed curve (the library of `python -m fastbert calibrate`,
+whose command is in `fastbert/commands/calibrate.py`):
 
     python -m fastbert calibrate --model DIR --data DEV.tsv --fraction 0.5 --seed 0
 
@@ -15,11 +16,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
 from .calibration import (CURVE_FILE, SPEED_GRID, Curve, apply_temperatures, build_curve, file_sha256,
                           fit_temperatures, layer_ece, save_curve)
-from .data import TextDataset, load_dataset, split_rows
+from .data import TextDataset, split_rows
 from .evaluate import LayerOutputs, all_layer_outputs
 
 
@@ -102,58 +101,3 @@ def write_calibration(model, directory: str | Path) -> None:
     config = json.loads(path.read_text())
     config.update(temperatures=model.config.temperatures, calibration_curve=model.config.calibration_curve)
     path.write_text(json.dumps(config, indent=2) + "\n")
-
-
-def _print(result: CalibrationResult) -> None:
-    temps = result.temperatures or [None] * len(result.ece_before)
-    print("layer  temperature  ECE before  ECE after")
-    for i, (t, b, a) in enumerate(zip(temps, result.ece_before, result.ece_after), 1):
-        print(f"{i:>5}  {'-' if t is None else f'{t:.3f}':>11}  {100 * b:>9.2f}  {100 * a:>9.2f}")
-    c = result.curve
-    print(f"full model {c.metric}: {100 * c.full_accuracy:.2f}%")
-    for target in (2.0, 3.0, 4.0, 5.0):
-        p = c.for_speedup(target)
-        print(f"target {target:g}x -> speed {p.speed:g}: {p.speedup:.2f}x, {c.metric} {100 * p.accuracy:.2f}%")
-
-
-def cmd_calibrate(args) -> int:
-    from .commands.common import columns as _columns
-    from .model import FastBert
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = FastBert.from_pretrained(args.model)
-    data = load_dataset(args.data, unlabeled=args.unlabeled, **_columns(args))
-    cal, rest = select_rows(data, args.fraction, args.seed, args.holdout_fraction, args.holdout_seed)
-    info = {**cal.info(args.data), "unseen_rows": rest.rows}
-    result = calibrate(model, cal.data, fit=not args.no_calibration, data_info=info, batch_size=args.batch_size)
-    write_calibration(model, args.model)
-    if args.json:
-        print(json.dumps(result.to_dict()))
-    else:
-        print(f"calibrated on {len(cal.rows)} rows of {args.data} ({cal.how}); {len(rest.rows)} left unseen")
-        _print(result)
-        print(f"wrote {Path(args.model) / 'config.json'} and {Path(args.model) / model.config.calibration_curve}")
-    return 0
-
-
-def register(sub) -> None:
-    from .commands.common import data_args as _data_args
-
-    p = sub.add_parser("calibrate", help="fit per-layer temperatures and store the speed -> speedup curve")
-    p.add_argument("--model", required=True, help="a saved FastBERT model directory (config.json is rewritten)")
-    p.add_argument("--data", required=True, help="calibration data (labels, or none with --unlabeled)")
-    p.add_argument("--fraction", type=float, default=1.0,
-                   help="share of the rows used for calibration (a seeded split; the rest stays unseen)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--holdout-fraction", type=float, default=None,
-                   help="use only the rows that `train --dev-fraction F` held out from training")
-    p.add_argument("--holdout-seed", type=int, default=0, help="the --seed of that training run")
-    p.add_argument("--unlabeled", action="store_true", help="ignore labels: fit against the teacher's predictions")
-    p.add_argument("--no-calibration", action="store_true",
-                   help="no temperatures (the paper's exits); only store the curve")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--json", action="store_true")
-    _data_args(p)
-    p.set_defaults(func=cmd_calibrate)

@@ -9,6 +9,7 @@ Shapes and the layer count are checked against the file headers before any tenso
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 from dataclasses import dataclass, replace
@@ -164,6 +165,17 @@ def _check_layer_count(config_path: Path, backbone_config: dict, names) -> None:
                               f"weights hold {len(held)} layers")
 
 
+class _NotMistral(logging.Filter):
+    """Drops one transformers 5 warning while a model directory's tokenizer loads. transformers
+    treats a local tokenizer whose config.json has neither `transformers_version` nor
+    `model_type` (a FastBERT config.json has neither) as possibly Mistral's, and warns of "an
+    incorrect regex pattern" without changing anything: a false alarm for every tokenizer saved
+    as a plain `tokenizers` backend (the multilingual-e5-small one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "incorrect regex pattern" not in record.getMessage()
+
+
 def _load_tokenizer(directory: Path):
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
@@ -174,6 +186,9 @@ def _load_tokenizer(directory: Path):
         raise CheckpointError(f"{directory / 'tokenizer.json'}: not a readable tokenizer ({err})") from err
     config_path = directory / "tokenizer_config.json"
     tokenizer_config = _read_json(config_path) if config_path.is_file() else {}
+    quiet = _NotMistral()
+    logger = logging.getLogger("transformers.tokenization_utils_tokenizers")
+    logger.addFilter(quiet)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -184,6 +199,8 @@ def _load_tokenizer(directory: Path):
                                   "from the model directory, and a model directory's code is never run") from err
         raise CheckpointError(f"{config_path}: the tokenizer could not be built "
                               f"({type(err).__name__}: {' '.join(str(err).split())[:300]})") from err
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _build(cls, config: FastBertConfig, tokenizer, config_path: Path):

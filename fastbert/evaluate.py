@@ -73,13 +73,13 @@ def all_layer_outputs(model, data: TextDataset, batch_size: int = 64, calibrated
                       encodings: dict | None = None) -> LayerOutputs:
     """Every layer's probabilities for every sample (one all-layers pass). `encodings`: what
     `model.tokenize(data.texts)` returned, to tokenize elsewhere (outside a lock, say)."""
-    enc, traces, batches = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True,
-                                       calibrated=calibrated, encodings=encodings)
+    run = model.trace(data.texts, speed=0.0, batch_size=batch_size, compute_all=True,
+                      calibrated=calibrated, encodings=encodings)
     N, L, C = len(data), model.num_layers, model.config.num_labels
     layer_probs = torch.empty(L, N, C)
-    for rows, tr in zip(batches, traces):
+    for rows, tr in zip(run.chunks, run.batches):
         layer_probs[:, rows] = tr.layer_probs
-    tokens = torch.tensor([len(ids) for ids in enc["input_ids"]])
+    tokens = torch.tensor([len(ids) for ids in run.encodings["input_ids"]])
     return LayerOutputs(layer_probs, tokens, _labels(model, data))
 
 
@@ -146,3 +146,39 @@ def time_plain_forward(model, data: TextDataset, batch_size: int = 32) -> float:
     seconds = time.perf_counter() - start
     model.train(was_training)
     return seconds
+
+
+@dataclass
+class LuhaBins:
+    """Accuracy of layer predictions per uncertainty bin (the paper's LUHA, Figure 4): bin i holds
+    uncertainties in [edges[i], edges[i+1]) (the last bin includes 1); `accuracy` is a fraction,
+    None for an empty bin; `reference` is what predictions are scored against."""
+
+    edges: list[float]
+    accuracy: list[float | None]
+    counts: list[int]
+    reference: str  # "labels", or "teacher" (its prediction) for unlabeled data
+
+    @property
+    def centers(self) -> list[float]:
+        return [(a + b) / 2 for a, b in zip(self.edges, self.edges[1:])]
+
+
+def luha_bins(outputs: LayerOutputs, layer: int | None = None, bins: int = 10) -> LuhaBins:
+    """Bin one layer's predictions (or every (layer, sample) prediction pooled, `layer=None`) by
+    uncertainty and score each bin against the labels (or the teacher's predictions).
+
+    >>> b = luha_bins(outputs, layer=0, bins=5)            # doctest: +SKIP
+    >>> sum(b.counts) == outputs.layer_probs.shape[1]      # doctest: +SKIP
+    True
+    """
+    pred = outputs.layer_probs.argmax(-1)  # (L, N)
+    reference = "labels" if outputs.labels is not None else "teacher"
+    ref = (outputs.labels if outputs.labels is not None else pred[-1]).unsqueeze(0).expand_as(pred)
+    rows = slice(None) if layer is None else slice(layer, layer + 1)
+    correct = (pred[rows] == ref[rows]).flatten().double()
+    which = torch.clamp((outputs.uncertainties[rows].flatten() * bins).long(), 0, bins - 1)
+    counts = torch.bincount(which, minlength=bins)
+    sums = torch.zeros(bins, dtype=torch.float64).index_add_(0, which, correct)
+    accuracy = [float(s / c) if c else None for s, c in zip(sums.tolist(), counts.tolist())]
+    return LuhaBins([i / bins for i in range(bins + 1)], accuracy, counts.tolist(), reference)

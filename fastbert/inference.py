@@ -15,6 +15,16 @@ from .uncertainty import ExitCriterion, decide_exits, entropy_criterion, normali
 
 
 @dataclass
+class Trace:
+    """What `FastBert.trace` ran: the encodings, one `BatchTrace` per chunk of rows, and each
+    chunk's rows (indices into the texts; the trace's b-th sample is row `chunks[i][b]`)."""
+
+    encodings: dict
+    batches: list[BatchTrace]
+    chunks: list[list[int]]
+
+
+@dataclass
 class BatchTrace:
     """Per-sample record of one batch. Layers a sample did not run hold NaN.
 

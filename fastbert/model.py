@@ -17,8 +17,8 @@ from .calibration import Curve, CurvePoint
 from .config import FastBertConfig
 from .encoding import TextEncoder
 from .flops import CostModel, build_cost_model
-from .inference import BatchTrace, LayerRunner, TorchRunner, adaptive_forward, full_forward
-from .outputs import FastBertOutput, Prediction
+from .inference import LayerRunner, Trace, TorchRunner, adaptive_forward, full_forward
+from .outputs import FastBertOutput, Prediction, predictions
 from .uncertainty import ExitCriterion, get_criterion
 from .weight_cache import clear
 
@@ -236,10 +236,10 @@ class FastBert(nn.Module):
 
     def trace(self, texts: Sequence[Text], speed: float = 0.5, batch_size: int = 32,
               compute_all: bool = False, criterion: ExitCriterion | None = None,
-              calibrated: bool = True, encodings: dict | None = None) -> tuple[dict, list[BatchTrace], list[list[int]]]:
+              calibrated: bool = True, encodings: dict | None = None) -> Trace:
         """Tokenize (unless `encodings`, from `tokenize(texts)`, is given), sort by length, and run
-        each chunk of batches (see `batch_order`); returns the encodings, one trace per chunk and
-        the chunks' rows. Lower-level than `predict`.
+        each chunk of batches (see `batch_order`); returns a `Trace`: the encodings, one
+        `BatchTrace` per chunk and the chunks' rows. Lower-level than `predict`.
         calibrated=False ignores the model's temperatures (the paper's probabilities)."""
         check_run_args(speed, batch_size)
         criterion = criterion or get_criterion(self.config.exit_criterion, self.config.patience)
@@ -267,7 +267,7 @@ class FastBert(nn.Module):
         finally:
             if switch:
                 self.train(was_training)
-        return enc, traces, chunks
+        return Trace(enc, traces, chunks)
 
     def predict(self, texts: Text | Sequence[Text], speed: float = 0.5, batch_size: int = 32,
                 compute_all: bool = False, criterion: ExitCriterion | None = None, *,
@@ -294,31 +294,8 @@ class FastBert(nn.Module):
                 raise ValueError(f"texts: item {i} is empty or only whitespace; there is nothing to classify")
         if not texts:
             return []
-        enc, traces, batches = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated,
-                                          encodings)
-        results: list[Prediction | None] = [None] * len(texts)
-        estimated = enc.get("input_tokens_estimated") or [False] * len(texts)
-        for rows, tr in zip(batches, traces):
-            n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
-            spent = self.cost.spent_flops(n, tr.exit_layer.double()).tolist()
-            full = self.cost.full_flops(n).tolist()
-            final = tr.probs.tolist()
-            exits = tr.exit_layer.tolist()
-            lp, un = tr.layer_probs.transpose(0, 1).tolist(), tr.uncertainties.t().tolist()
-            for j, r in enumerate(rows):
-                k = exits[j]
-                label_id = max(range(len(final[j])), key=final[j].__getitem__)
-                results[r] = Prediction(
-                    text=texts[r], label=self.config.labels[label_id], label_id=label_id,
-                    probs=final[j], exit_layer=k, num_layers=self.num_layers,
-                    uncertainties=un[j][:k], layer_probs=lp[j][:k],
-                    num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
-                    input_tokens_estimated=bool(estimated[r]),
-                    flops=spent[j], full_flops=full[j],
-                    all_uncertainties=un[j] if compute_all else None,
-                    all_layer_probs=lp[j] if compute_all else None, speed=speed,
-                )
-        return results  # type: ignore[return-value]
+        run = self.trace(texts, speed, batch_size, compute_all, criterion, calibrated, encodings)
+        return predictions(texts, run, self.cost, self.config.labels, self.num_layers, speed, compute_all)
 
     def choose_speed(self, target_speedup: float | None = None, target_accuracy_drop: float | None = None,
                      calibrated: bool = True) -> CurvePoint:

@@ -10,13 +10,16 @@ calls cost 1.2-1.3x the one-graph full model. This graph is stitched from the ex
     else: layer 2 -> probs_2;  if ...: return ..., exit 2
     else: ... layer L -> probs_L; return probs_1..L, exit L
 
-Inputs: input_ids, [token_type_ids], mask (1, T); threshold (1,) = speed * log(num_labels), the
-form `entropy_criterion` compares against; temperatures (L,). Outputs: layer_probs (L, 1, C),
+The layers are exported for a sample without padding (`UnpaddedLayerSegment`: no attention
+mask to build or apply, in the layer nor in its classifier), since a lone sample has none.
+Inputs: input_ids, [token_type_ids] (1, T); threshold (1,) = speed * log(num_labels), the form
+`entropy_criterion` compares against; temperatures (L,). Outputs: layer_probs (L, 1, C),
 NaN for the layers not run, and exit_layer (1,), 1-based. One sample only: an `If` needs one
 condition, and a batch shrinks as its samples leave, which the segment loop does.
 
-The entropy is -sum(p log max(p, 1e-30)): equal to `torch.special.entr(p).sum(-1)` within
-float rounding (a probability of 0 adds 0 in both).
+The test is sum(p log max(p, 1e-30)) > -threshold: the same comparison as -sum(p log p) <
+threshold (negation is exact), and `torch.special.entr(p).sum(-1)` within float rounding (a
+probability of 0 adds 0 in both).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def _const(name: str, value: np.ndarray):
 
 
 def _entropy_test(i: int):
-    """Nodes: cond_i = -sum(p_i log max(p_i, tiny)) < threshold; u_i = p_i as (1, 1, C)."""
+    """Nodes: cond_i = sum(p_i log max(p_i, tiny)) > -threshold; u_i = p_i as (1, 1, C)."""
     from onnx import helper
 
     p = f"l{i}/probs"
@@ -44,8 +47,7 @@ def _entropy_test(i: int):
         helper.make_node("Log", [f"x{i}/clipped"], [f"x{i}/log"]),
         helper.make_node("Mul", [p, f"x{i}/log"], [f"x{i}/plogp"]),
         helper.make_node("ReduceSum", [f"x{i}/plogp", "last_axis"], [f"x{i}/sum"], keepdims=0),
-        helper.make_node("Neg", [f"x{i}/sum"], [f"x{i}/entropy"]),
-        helper.make_node("Less", [f"x{i}/entropy", "threshold"], [f"cond{i}"]),
+        helper.make_node("Greater", [f"x{i}/sum", "neg_threshold"], [f"cond{i}"]),
         helper.make_node("Unsqueeze", [p, "first_axis"], [f"u{i}"]),
     ]
 
@@ -55,7 +57,6 @@ def _layer_nodes(layer, i: int, source: str):
     from onnx import helper
 
     wires = [helper.make_node("Identity", [source], [f"l{i}/hidden"]),
-             helper.make_node("Identity", ["mask"], [f"l{i}/mask"]),
              helper.make_node("Slice", ["temperatures", f"at{i}", f"at{i + 1}"], [f"l{i}/temperature"])]
     return wires + list(layer.graph.node)
 
@@ -92,15 +93,15 @@ def _from_layer(layers, i: int, source: str, tag: str):
     return nodes + [branch], weights, _returning(i, len(layers), tag)[1]
 
 
-def build_exit_graph(directory: str | Path, manifest, num_labels: int):
-    """The exit graph (an onnx.ModelProto) stitched from the segments in `directory`."""
+def build_exit_graph(embeddings: str | Path, layer_files, manifest, num_labels: int):
+    """The exit graph (an onnx.ModelProto) stitched from the embeddings segment and one
+    (hidden, temperature) -> (next_hidden, probs) file per layer."""
     import onnx
     from onnx import TensorProto, compose, helper
 
-    directory = Path(directory)
     L = manifest.num_layers
-    emb = compose.add_prefix(onnx.load(directory / "embeddings.onnx"), "e/")
-    layers = [compose.add_prefix(onnx.load(directory / manifest.layer_file(i)), f"l{i}/") for i in range(L)]
+    emb = compose.add_prefix(onnx.load(str(embeddings)), "e/")
+    layers = [compose.add_prefix(onnx.load(str(f)), f"l{i}/") for i, f in enumerate(layer_files)]
     consts = [_const("tiny", np.array(1e-30, np.float32)), _const("last_axis", np.array([-1], np.int64)),
               _const("first_axis", np.array([0], np.int64))]
     consts += [_const(f"at{k}", np.array([k], np.int64)) for k in range(L + 1)]
@@ -108,11 +109,12 @@ def build_exit_graph(directory: str | Path, manifest, num_labels: int):
     consts += [_const(f"nan{k}", np.full((L - k - 1, 1, num_labels), np.nan, np.float32)) for k in range(L - 1)]
     names = list(manifest.embedding_inputs)
     nodes = [helper.make_node("Identity", [n], [f"e/{n}"]) for n in names] + list(emb.graph.node)
+    nodes.append(helper.make_node("Neg", ["threshold"], ["neg_threshold"]))
     body, first_weights, _ = _from_layer(layers, 0, "e/hidden", "out")
     nodes += body
     nodes += [helper.make_node("Identity", [f"out/{n}"], [n]) for n in OUTPUTS]
     tokens = ["batch", "tokens"]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, tokens) for n in names + ["mask"]]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, tokens) for n in names]
     inputs += [helper.make_tensor_value_info("threshold", TensorProto.FLOAT, [1]),
                helper.make_tensor_value_info("temperatures", TensorProto.FLOAT, [L])]
     outputs = [helper.make_tensor_value_info("layer_probs", TensorProto.FLOAT, [L, 1, num_labels]),
@@ -124,10 +126,10 @@ def build_exit_graph(directory: str | Path, manifest, num_labels: int):
     return model
 
 
-def write_exit_graph(directory: str | Path, manifest, num_labels: int) -> Path:
+def write_exit_graph(directory: str | Path, embeddings, layer_files, manifest, num_labels: int) -> Path:
     """Build the exit graph and save it as `directory`/exit_graph.onnx; returns the path."""
     import onnx
 
     path = Path(directory) / EXIT_GRAPH
-    onnx.save(build_exit_graph(directory, manifest, num_labels), str(path))
+    onnx.save(build_exit_graph(embeddings, layer_files, manifest, num_labels), str(path))
     return path

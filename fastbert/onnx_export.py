@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 # Bump when the exported graphs change, so that caches made by an older version are not reused.
-FORMAT = 3  # 3: the exit graph (fastbert.onnx_exit_graph) is part of every export
+FORMAT = 4  # 3: the exit graph (fastbert.onnx_exit_graph) is part of every export; 4: its layers unpadded
 OPSET = 17
 MANIFEST = "manifest.json"
 LAYER_INPUTS, LAYER_OUTPUTS = ("hidden", "mask", "temperature"), ("next_hidden", "probs")
@@ -98,6 +98,17 @@ class LayerSegment(nn.Module):
         out = self.layer(hidden, attention_mask=additive_mask(mask, hidden.dtype))
         hidden = out[0] if isinstance(out, tuple) else out
         return hidden, (self.classifier(hidden, mask) / temperature).softmax(-1)
+
+
+class UnpaddedLayerSegment(LayerSegment):
+    """`LayerSegment` for a sample without padding (the exit graph's lone sample): no attention
+    mask in the layer nor in the classifier, so none of the ops that build or apply one.
+    (hidden, temperature) -> (next hidden, probs)."""
+
+    def forward(self, hidden: torch.Tensor, temperature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.layer(hidden)
+        hidden = out[0] if isinstance(out, tuple) else out
+        return hidden, (self.classifier(hidden, None) / temperature).softmax(-1)
 
 
 class FullGraph(nn.Module):
@@ -196,11 +207,26 @@ def _write_segments(model, out: Path, optimize: bool) -> ExportManifest:
                     {"hidden": dyn, "mask": dyn, "next_hidden": dyn, "probs": {0: "batch"}})
             if optimize:
                 optimize_layer(path, model)
-    from .onnx_exit_graph import write_exit_graph
-
-    write_exit_graph(out, manifest, len(model.config.labels))
+        _write_exit_graph(model, out, manifest, hidden[:1])
     (out / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1) + "\n")
     return manifest
+
+
+def _write_exit_graph(model, out: Path, manifest: ExportManifest, hidden: torch.Tensor) -> None:
+    """The exit graph (`fastbert.onnx_exit_graph`) from the embeddings segment and unpadded
+    layer segments, exported into a scratch folder that is removed afterwards."""
+    from .onnx_exit_graph import write_exit_graph
+
+    scratch = out / "unpadded"
+    scratch.mkdir()
+    dyn = {1: "tokens"}
+    layers = []
+    for i in range(model.num_layers):
+        layers.append(scratch / manifest.layer_file(i))
+        _export(UnpaddedLayerSegment(model, i), (hidden, torch.ones(1)), layers[-1], ("hidden", "temperature"),
+                LAYER_OUTPUTS, {"hidden": dyn, "next_hidden": dyn})
+    write_exit_graph(out, out / "embeddings.onnx", layers, manifest, len(model.config.labels))
+    shutil.rmtree(scratch)
 
 
 def export_full_graph(model, path: str | Path) -> list[str]:

@@ -150,7 +150,7 @@ class OrtRunner:
         NaN after the exit; exit_layer (1,)). None when this runner has no exit graph."""
         if self.exit_session is None:
             return None
-        feed = {"input_ids": _numpy(input_ids), "mask": np.ones(tuple(input_ids.shape), np.int64),
+        feed = {"input_ids": _numpy(input_ids),
                 # the form and float32 rounding of `entropy_criterion`'s comparison
                 "threshold": np.array([speed * math.log(self._classes)], np.float32),
                 "temperatures": np.array(temperatures or [1.0] * self.num_layers, np.float32)}

@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from .speedup import speedup as _speedup
+
+if TYPE_CHECKING:
+    from .flops import CostModel
+    from .inference import Trace
 
 
 @dataclass
@@ -64,3 +69,33 @@ class Prediction:
             "speed": self.speed, "input_tokens": self.input_tokens,
             "input_tokens_estimated": self.input_tokens_estimated,
         }
+
+
+def predictions(texts: Sequence, run: Trace, cost: CostModel, labels: Sequence[str], num_layers: int,
+                speed: float, compute_all: bool = False) -> list[Prediction]:
+    """One `Prediction` per text, in input order, from what `FastBert.trace` ran; FLOPs priced by
+    `cost` on each text's token count. compute_all: keep the layers after each exit too."""
+    enc = run.encodings
+    results: list[Prediction | None] = [None] * len(texts)
+    estimated = enc.get("input_tokens_estimated") or [False] * len(texts)
+    for rows, tr in zip(run.chunks, run.batches):
+        n = torch.tensor([len(enc["input_ids"][r]) for r in rows], dtype=torch.float64)
+        spent = cost.spent_flops(n, tr.exit_layer.double()).tolist()
+        full = cost.full_flops(n).tolist()
+        final = tr.probs.tolist()
+        exits = tr.exit_layer.tolist()
+        lp, un = tr.layer_probs.transpose(0, 1).tolist(), tr.uncertainties.t().tolist()
+        for j, r in enumerate(rows):
+            k = exits[j]
+            label_id = max(range(len(final[j])), key=final[j].__getitem__)
+            results[r] = Prediction(
+                text=texts[r], label=labels[label_id], label_id=label_id,
+                probs=final[j], exit_layer=k, num_layers=num_layers,
+                uncertainties=un[j][:k], layer_probs=lp[j][:k],
+                num_tokens=len(enc["input_ids"][r]), input_tokens=enc["input_tokens"][r],
+                input_tokens_estimated=bool(estimated[r]),
+                flops=spent[j], full_flops=full[j],
+                all_uncertainties=un[j] if compute_all else None,
+                all_layer_probs=lp[j] if compute_all else None, speed=speed,
+            )
+    return results  # type: ignore[return-value]

@@ -9,7 +9,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch  # noqa: E402
 
-from tiny import tiny_model  # noqa: E402
+from tiny import TEXTS, tiny_model  # noqa: E402
 
 
 
@@ -46,9 +46,7 @@ def model(tmp_path_factory):
 
 @pytest.fixture
 def texts():
-    return ["good film", "the plot was very boring and the actors were awful", "not bad",
-            "loved the music but hated the ending", "fun", "a great cast and a fine story really",
-            "it is the movie", "dull dull dull", "xyz qq"]
+    return list(TEXTS)
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +55,16 @@ def tiny_model_dir(model, tmp_path_factory):
     directory = tmp_path_factory.mktemp("models") / "tiny-sentiment"
     model.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_model_dir):
+    """The app on the tiny model (at most 20 rows per batch), launched once and shared by every
+    module that talks to it; tests never change its state."""
+    from serving import running_app
+
+    with running_app(tiny_model_dir, max_batch_rows=20) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

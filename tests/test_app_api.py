@@ -6,7 +6,6 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from serving import running_app
 
 MAX_ROWS = 20
 KEYS = {"label", "confidence", "exit_layer", "num_layers", "uncertainties", "flops", "full_flops", "speedup"}
@@ -15,9 +14,8 @@ TEXTS = ["good film", "the plot was very boring and the actors were awful", "not
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir):
-    with running_app(tiny_model_dir, max_batch_rows=MAX_ROWS) as address:
-        yield address
+def url(app_url):
+    return app_url  # serves at most MAX_ROWS rows per batch
 
 
 @pytest.fixture(scope="module")

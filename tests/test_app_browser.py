@@ -15,9 +15,8 @@ TEXT = "loved the music but hated the ending"
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir):
-    with running_app(tiny_model_dir, max_batch_rows=30) as address:
-        yield address
+def url(app_url):
+    return app_url
 
 
 @pytest.fixture

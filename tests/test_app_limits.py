@@ -18,9 +18,8 @@ from serving import running_app
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir):
-    with running_app(tiny_model_dir, max_batch_rows=20) as address:
-        yield address
+def url(app_url):
+    return app_url
 
 
 def call(url: str, endpoint: str, data: list) -> tuple[str, object]:

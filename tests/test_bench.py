@@ -5,18 +5,20 @@ No test here asserts a time: timings live in the benchmark's report.
 import importlib.util
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
 import torch
 
 from fastbert import cli
-from fastbert.bench import BenchConfig, BenchResult, GroupResult, SpeedRow, measure_group, plain_classifier, text_pipeline
-from fastbert.bench_report import references_table, results_table, target_checks
-from fastbert.bench_timing import (Workload, build_workloads, evenly_spaced, interleaved, median, paired_ratio,
+from fastbert.tools.bench import BenchConfig, BenchResult, GroupResult, SpeedRow, measure_group, plain_classifier, text_pipeline
+from fastbert.tools.bench_report import Targets, references_table, results_table, target_checks
+from fastbert.tools.bench_timing import (Workload, build_workloads, evenly_spaced, interleaved, median, paired_ratio,
                                    plan_repeats, synthetic_texts)
 from fastbert.data import TextDataset
 from fastbert.evaluate import all_layer_outputs, sweep
+from fastbert.options import from_args
 from tiny import WORDS, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,17 +165,31 @@ def _group(workload, bs, speed0_ms, plain_ms, ms_05, flops_05):
                        [row(0.0, speed0_ms, 0.96), row(0.5, ms_05, flops_05)])
 
 
+TARGETS_FILE = Path(__file__).parents[1] / "benchmarks" / "bench_targets.json"
+TARGETS = Targets(source="a test", speed=0.5, overhead=1.10, wall_over_flops={1: 0.85, 32: 0.75},
+                  wall_over_flops_gpu={1: 0.85, 32: 0.60}, app_p50_ms=60.0, ort_overhead=1.15,
+                  ort_speedup={1: 2.5, 32: 2.3}, app_p50_ms_ort=8.0)
+
+
+def test_targets_file_loads_and_names_a_missing_key(tmp_path):
+    shipped = Targets.load(TARGETS_FILE)
+    assert shipped.wall_over_flops[32] == 0.75 and set(shipped.ort_speedup) == {1, 32}
+    (tmp_path / "t.json").write_text('{"source": "x", "speed": 0.5}')
+    with pytest.raises(ValueError, match="overhead"):
+        Targets.load(tmp_path / "t.json")
+
+
 def test_target_checks_follow_the_limits():
     ok = _group("sst2/dev.tsv", 32, speed0_ms=1.05, plain_ms=1.0, ms_05=0.4, flops_05=3.0)  # 2.5/3 = 83%
     bad = _group("sst2/dev.tsv (300 of 872 rows)", 1, speed0_ms=1.2, plain_ms=1.0, ms_05=0.5, flops_05=3.0)  # 67%
     synth = _group("synthetic, 8 tokens", 1, speed0_ms=5.0, plain_ms=1.0, ms_05=5.0, flops_05=3.0)
     result = BenchResult({}, "", {"device": "cpu"}, [ok, bad, synth],
                          {"single": {"server_ms": {"p50": 12.0, "p95": 20.0}}}, [])
-    checks = target_checks(result)
+    checks = target_checks(result, TARGETS)
     assert [met for _, _, met in checks] == [True, True, False, False, True]
     assert not any("synthetic" in what for what, _, _ in checks)
     gpu = BenchResult({}, "", {"device": "cuda"}, [_group("d", 32, 1.0, 1.0, 0.45, 3.0)], None, [])  # 74%
-    assert [met for _, _, met in target_checks(gpu)] == [True, True]  # 60% on a GPU
+    assert [met for _, _, met in target_checks(gpu, TARGETS)] == [True, True]  # 60% on a GPU
 
 
 def test_tables_have_one_row_per_speed_and_group():
@@ -193,7 +209,8 @@ def test_bench_command_writes_report_and_json(tmp_path, texts):
     threads = torch.get_num_threads()
     code = cli.main(["bench", "--model", str(tmp_path / "model"), "--data", str(data), "--lengths", "8",
                      "--synthetic-samples", "3", "--b1-samples", "4", "--batch-sizes", "1,4", "--repeats", "1",
-                     "--min-repeats", "1", "--threads", "1", "--no-app", "--out", str(out), "--json", str(js)])
+                     "--min-repeats", "1", "--threads", "1", "--no-app", "--out", str(out), "--json", str(js),
+                     "--targets", str(TARGETS_FILE)])
     assert code == 0 and torch.get_num_threads() == threads
     result = json.loads(js.read_text())
     name = f"{tmp_path.name}/dev.tsv"
@@ -204,8 +221,20 @@ def test_bench_command_writes_report_and_json(tmp_path, texts):
         assert g["pipeline_ms"] is not None and g["tokenize_ms"] > 0
     assert result["machine"]["torch_threads"] == 1 and result["machine"]["logical_cpus"] == os.cpu_count()
     report = out.read_text()
-    assert "| target | measured | met |" in report and report.count(f"| {name}") == 2 * 5 + 2  # speed rows + reference rows
+    assert "| target | measured | met |" in report and f"From `{TARGETS_FILE}`" in report
+    assert report.count(f"| {name}") == 2 * 5 + 2  # speed rows + reference rows
     assert f"--model {tmp_path / 'model'}" in report and "--repeats 1" in report
+    # The command printed in the report parses back to the same configuration.
+    command = next(line for line in report.splitlines() if line.startswith("Command: "))[len("Command: `"):-1]
+    again = cli.build_parser().parse_args(shlex.split(command)[3:])
+    assert from_args(BenchConfig, again) == BenchConfig(**result["config"])
+
+
+def test_bench_names_a_missing_app_script_before_any_work(tmp_path, capsys):
+    tiny_model(tmp_path).save_pretrained(tmp_path / "model")
+    assert cli.main(["bench", "--model", str(tmp_path / "model"), "--app-script", str(tmp_path / "no.py")]) == 2
+    err = capsys.readouterr().err
+    assert "no.py: no app latency script" in err and "--no-app" in err
 
 
 def test_bench_command_rejects_a_missing_model(tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 from fastbert.calibrate import calibrate
 from fastbert.data import TextDataset
 from serving import CHROMIUM, running_app
-from tiny import tiny_model
+from tiny import TEXTS, tiny_model
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium")
 
@@ -23,9 +23,7 @@ def calibrated_dir(tmp_path_factory, texts_module):
 
 @pytest.fixture(scope="module")
 def texts_module():
-    return ["good film", "the plot was very boring and the actors were awful", "not bad",
-            "loved the music but hated the ending", "fun", "a great cast and a fine story really",
-            "it is the movie", "dull dull dull", "xyz qq"]
+    return list(TEXTS)
 
 
 def test_target_speedup_mode_sets_the_speed_from_the_curve(browser, calibrated_dir):  # noqa: F811

@@ -5,9 +5,10 @@ import torch
 from demo import calibration_view as cv
 from demo.inputs import BatchInput
 from demo.models import ModelRegistry
-from demo.views import run_batch, uncertainty_bins
+from demo.views import run_batch
 from fastbert.calibrate import calibrate
 from fastbert.data import TextDataset
+from fastbert.evaluate import luha_bins
 from tiny import tiny_model
 
 LABELS = ["positive", "negative", "positive", "negative", "positive", "positive", "negative", "negative", "positive"]
@@ -64,7 +65,7 @@ def test_raw_probabilities_are_recovered_without_a_second_run(calibrated):
     direct = all_layer_outputs(model, TextDataset(run.texts, LABELS), calibrated=False)
     assert torch.allclose(raw.outputs.layer_probs, direct.layer_probs, atol=1e-5)
     assert not torch.allclose(raw.outputs.layer_probs, run.outputs.layer_probs, atol=1e-3)
-    assert uncertainty_bins(raw).counts != uncertainty_bins(run).counts
+    assert luha_bins(raw.outputs).counts != luha_bins(run.outputs).counts
 
 
 def test_pairs_of_charts(calibrated, plain, texts):

@@ -117,3 +117,37 @@ def test_hub_ids_go_through_snapshot_download(model, tmp_path, monkeypatch, text
     loaded = FastBert.from_pretrained("user/fastbert-tiny")
     assert calls == ["user/fastbert-tiny"]
     assert _preds(loaded, texts) == _preds(model, texts)
+
+
+def test_the_tokenizer_loads_without_transformers_mistral_false_alarm(tiny_model_dir, monkeypatch):
+    """transformers 5 warns "incorrect regex pattern" for a local tokenizer whose config.json is
+    not a transformers config (ours); loading a model drops that one warning, and only while
+    it loads."""
+    import logging
+
+    import transformers
+
+    name = "transformers.tokenization_utils_tokenizers"
+    real = transformers.AutoTokenizer.from_pretrained
+
+    def warning_then_load(*args, **kwargs):
+        logging.getLogger(name).warning("The tokenizer you are loading from 'x' with an incorrect regex pattern: ...")
+        logging.getLogger(name).warning("another warning")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", warning_then_load)
+    seen = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger(name)
+    catch = Catch(level=logging.WARNING)
+    logger.addHandler(catch)
+    try:
+        FastBert.from_pretrained(tiny_model_dir)
+        logger.warning("... an incorrect regex pattern after the load ...")
+    finally:
+        logger.removeHandler(catch)
+    assert seen == ["another warning", "... an incorrect regex pattern after the load ..."]

@@ -1,7 +1,5 @@
 """`python -m fastbert` subcommands."""
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -32,10 +30,9 @@ def test_eval_reports_bad_data_without_a_traceback(model, tmp_path, capsys):
     assert "no such file" in err and "Traceback" not in err
 
 
-def test_flops_bert_base_json():
-    out = subprocess.run([sys.executable, "-m", "fastbert", "flops", "--bert-base", "--seq-len", "128", "--json"],
-                         capture_output=True, text=True, check=True).stdout
-    report = json.loads(out)
+def test_flops_bert_base_json(capsys):
+    assert main(["flops", "--bert-base", "--seq-len", "128", "--json"]) == 0  # in-process: no second import
+    report = json.loads(capsys.readouterr().out)
     assert {"layer_flops", "classifier_flops", "full_flops", "paper_convention_flops"} <= set(report)
     assert abs(report["paper_relative_difference"]) < 0.01
 
@@ -80,3 +77,12 @@ def test_train_resume_points(tmp_path, capsys):
     assert main(base + ["--resume"]) == 2 and "no resume" in capsys.readouterr().err
     assert main(base) == 0
     assert not torch_save_point.exists() and (out / "model.safetensors").is_file()
+
+
+def test_python_dash_m_fastbert_runs_and_reports_a_bad_option_in_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "fastbert", "backbone", "--convert", "model.bin"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip() == "error: --convert needs --out DIR"

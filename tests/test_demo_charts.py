@@ -4,8 +4,8 @@ import pytest
 from demo import charts
 from demo.inputs import BatchInput
 from demo.models import ModelRegistry
-from demo.views import TextView, batch_view, layer_agreement, layer_step, run_batch, run_text, text_view, \
-    uncertainty_bins
+from demo.views import TextView, batch_view, layer_agreement, layer_step, run_batch, run_text, text_view
+from fastbert.evaluate import luha_bins
 
 TEXTS = ["good film", "the plot was very boring and the actors were awful", "not bad", "fun",
          "loved the music but hated the ending", "dull dull dull"]
@@ -129,7 +129,7 @@ def test_figure2_chart_splits_leavers_by_the_threshold(loaded, batch, layer):
 
 
 def test_teaching_charts(loaded, batch):
-    bins = uncertainty_bins(batch, bins=5)
+    bins = luha_bins(batch.outputs, bins=5)
     fig = charts.luha_chart(bins)
     assert len(fig.data[0].x) == 5
     agree = charts.agreement_chart(layer_agreement(batch))

@@ -94,6 +94,8 @@ def test_the_tab_renders_from_the_student_directory_alone(registry, models_dir, 
     assert [sum(row) for row in heatmap.lambdas] == pytest.approx([1.0, 1.0], abs=1e-5)
     page = student_html(view)
     assert f"{summary.accuracy:.1%}" in page and "tiny-student" in page and "tiny-teacher" in page
+    ratio = summary.teacher_flops_per_sample / view.student.flops_per_sample  # the card's "× fewer"
+    assert f"{ratio:.1f}× fewer" in page
     assert "distilled from tiny-teacher with Universal-KD IL" in model_info(registry.get("tiny-student"), view)
     assert "distilled" not in model_info(registry.get("tiny-teacher"), view)
     app = build_app(registry, distill_report=tmp_path / "no_report.json")

@@ -5,9 +5,10 @@ from demo.examples import examples_for, load_example_sets
 from demo.inputs import DEFAULT_MAX_ROWS, BatchInput, InputError, lines_to_texts, read_file, read_pasted
 from demo.models import ModelRegistry, find_models
 from demo.views import (SWEEP_SPEEDS, LabelMatch, batch_table, batch_view, layer_agreement, layer_step,
-                        match_labels, run_batch, run_text, text_view, uncertainty_bins)
+                        match_labels, run_batch, run_text, text_view)
 from fastbert.data import TextDataset
-from fastbert.evaluate import evaluate
+from fastbert.evaluate import evaluate, luha_bins
+from tiny import TEXTS
 
 SPEEDS = [0.0, 0.2, 0.5, 0.8, 1.0]
 
@@ -26,9 +27,7 @@ def labeled(texts_module):
 
 @pytest.fixture(scope="module")
 def texts_module():
-    return ["good film", "the plot was very boring and the actors were awful", "not bad",
-            "loved the music but hated the ending", "fun", "a great cast and a fine story really",
-            "it is the movie", "dull dull dull", "xyz qq"]
+    return list(TEXTS)
 
 
 @pytest.fixture(scope="module")
@@ -163,14 +162,14 @@ def test_layer_steps_account_for_every_sample_once(loaded, labeled, batch_run, s
 
 def test_uncertainty_bins_and_agreement(loaded, labeled, batch_run):
     run = batch_run
-    bins = uncertainty_bins(run, bins=4)
+    bins = luha_bins(run.outputs, bins=4)
     assert sum(bins.counts) == run.num_layers * len(labeled.texts)
     assert all((a is None) == (n == 0) for a, n in zip(bins.accuracy, bins.counts))
     assert bins.reference == "labels"
     agree = layer_agreement(run)
     assert agree.agreement[-1] == 1.0 and len(agree.accuracy) == run.num_layers
     unlabeled = run_batch(loaded, BatchInput(labeled.texts, None, "x"))
-    assert uncertainty_bins(unlabeled).reference == "teacher" and layer_agreement(unlabeled).accuracy is None
+    assert luha_bins(unlabeled.outputs).reference == "teacher" and layer_agreement(unlabeled).accuracy is None
 
 
 # ----- inputs -------------------------------------------------------------------------------

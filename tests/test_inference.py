@@ -192,3 +192,12 @@ def test_roberta_backbone(tmp_path, texts):
     single = [rob.predict(t, speed=0.5)[0] for t in texts]
     _same(batched, single)
     assert {p.exit_layer for p in rob.predict(texts, speed=0.0)} == {rob.num_layers}
+
+
+def test_trace_is_a_record_whose_chunks_cover_every_row_once(model, texts):
+    from fastbert.inference import Trace
+
+    run = model.trace(texts, speed=0.5, batch_size=2)
+    assert isinstance(run, Trace) and len(run.encodings["input_ids"]) == len(texts)
+    assert sorted(r for rows in run.chunks for r in rows) == list(range(len(texts)))
+    assert [len(rows) for rows in run.chunks] == [b.exit_layer.numel() for b in run.batches]

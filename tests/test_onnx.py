@@ -1,6 +1,7 @@
 """ONNX segments and the onnxruntime runtime: each segment equals the PyTorch modules, `predict`
 on ONNX Runtime equals PyTorch's, and the export cache is reused and rebuilt when it should be."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,10 +229,10 @@ def test_the_app_falls_back_to_pytorch_with_a_one_line_notice(tmp_path, monkeypa
 
 
 def test_bench_times_the_onnxruntime_contenders_in_the_same_rounds(tiny, many_texts):
-    from fastbert.bench import BenchConfig, BenchResult, measure_group, plain_classifier
-    from fastbert.bench_report import results_table, target_checks
-    from fastbert.bench_timing import Workload
-    from fastbert.bench_ort import build_contenders
+    from fastbert.tools.bench import BenchConfig, BenchResult, measure_group, plain_classifier
+    from fastbert.tools.bench_report import Targets, results_table, target_checks
+    from fastbert.tools.bench_timing import Workload
+    from fastbert.tools.bench_ort import build_contenders
     from fastbert.data import TextDataset
 
     ort = build_contenders(tiny, threads=1, log=lambda s: None)
@@ -243,7 +244,8 @@ def test_bench_times_the_onnxruntime_contenders_in_the_same_rounds(tiny, many_te
     assert group.ort_full_ms > 0 and group.repeats["ort full"] == 2
     for r in group.rows:
         assert r.ort_ms > 0 and 0 < r.vs_ort_full < float("inf") and group.repeats[f"ort speed {r.speed:g}"] == 2
-    checks = [c for c in target_checks(BenchResult({}, "", {}, [group], None, [])) if "(d)" in c[0]]
+    targets = Targets.load(Path(__file__).parents[1] / "benchmarks" / "bench_targets.json")
+    checks = [c for c in target_checks(BenchResult({}, "", {}, [group], None, []), targets) if "(d)" in c[0]]
     assert [c[0].split(":")[0] for c in checks] == ["(e) speed 0 at most 15% slower than (d) ORT full, batch 1",
                                                      "(e) batch 1, speed 0.5"]
     assert "(e) × vs (d) ORT full" in results_table([group])
@@ -252,7 +254,7 @@ def test_bench_times_the_onnxruntime_contenders_in_the_same_rounds(tiny, many_te
 def test_bench_skips_the_onnxruntime_contenders_without_onnxruntime(tiny, monkeypatch):
     import sys
 
-    from fastbert.bench_ort import build_contenders
+    from fastbert.tools.bench_ort import build_contenders
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     said = []

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from fastbert.data import TextDataset, load_dataset
-from fastbert.evaluate import all_layer_outputs, evaluate, sweep
-from fastbert.report import build_report, luha_bins
+from fastbert.evaluate import all_layer_outputs, evaluate, luha_bins, sweep
+from fastbert.tools.report import ReportConfig, build_report
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ def test_report_has_every_row_and_figure(model, tmp_path, data_file):
     joint = tiny_model(tmp_path / "j", seed=7)  # another model, so its rows must come from it
     joint.save_pretrained(tmp_path / "joint")
     out = tmp_path / "reports" / "tiny.md"
-    text = build_report(str(tmp_path / "m"), str(data_file), out, [str(tmp_path / "m")], str(tmp_path / "joint"),
-                        timing=True, png=False)
+    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(out), [str(tmp_path / "m")],
+                                     str(tmp_path / "joint"), timing=True, png=False))
     for needle in ("Full model", "FastBERT speed=0.1", "FastBERT speed=0.5", "FastBERT speed=0.8", "Static: first",
                    "without self-distillation", "without adaptive inference", "fig3.html", "fig4_luha.html", "fig6.html"):
         assert needle in text
@@ -48,11 +48,17 @@ def test_report_has_every_row_and_figure(model, tmp_path, data_file):
         expected["without self-distillation (students on labels, joint), speed 0.5"].flops_per_sample)
 
 
-def test_luha_bins_count_every_sample(model, texts):
+def test_luha_bins_match_a_direct_count(model, texts):
     outputs = all_layer_outputs(model, TextDataset(texts, [str(i % 2) for i in range(len(texts))], "t"))
-    centers, acc, counts = luha_bins(outputs, 0)
-    assert sum(counts) == len(texts) and len(centers) == len(acc) == 10
-    assert all(a is None or 0 <= a <= 100 for a in acc)
+    u, correct = outputs.uncertainties, outputs.layer_probs.argmax(-1) == outputs.labels  # (L, N)
+    one = luha_bins(outputs, 1, bins=4)
+    for i in range(4):  # bin i: [i/4, (i+1)/4), the last one closed
+        inside = (u[1] >= i / 4) & ((u[1] < (i + 1) / 4) | (i == 3))
+        assert one.counts[i] == int(inside.sum())
+        assert one.accuracy[i] == (pytest.approx(float(correct[1][inside].double().mean())) if inside.any() else None)
+    pooled = luha_bins(outputs, None, bins=4)
+    assert pooled.counts == [sum(luha_bins(outputs, k, bins=4).counts[i] for k in range(model.num_layers)) for i in range(4)]
+    assert pooled.reference == "labels" and one.centers == [0.125, 0.375, 0.625, 0.875]
 
 
 def test_sweep_speed_zero_is_the_teacher_and_speedup_rises(model, texts):
@@ -74,7 +80,8 @@ def test_report_without_calibration_is_the_uncalibrated_models(model, tmp_path, 
 
     def curve(directory, **kwargs):
         out = tmp_path / directory / "r.md"
-        text = build_report(str(tmp_path / directory), str(data_file), out, [], None, timing=False, png=False, **kwargs)
+        text = build_report(ReportConfig(str(tmp_path / directory), str(data_file), str(out), timing=False, png=False,
+                                         **kwargs))
         return text, json.loads((out.parent / "r.json").read_text())["curve"]
 
     text, raw = curve("cal", calibrated=False)

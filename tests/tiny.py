@@ -17,6 +17,12 @@ WORDS = ("good great fine bad awful boring film movie plot actors was is the a a
          "but it really story ending loved hated cast music dull fun").split()
 
 
+# Texts the tests classify: short, long, negated, mixed, repeated, unknown words.
+TEXTS = ("good film", "the plot was very boring and the actors were awful", "not bad",
+         "loved the music but hated the ending", "fun", "a great cast and a fine story really",
+         "it is the movie", "dull dull dull", "xyz qq")
+
+
 def tiny_tokenizer(directory: Path) -> BertTokenizerFast:
     directory.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!?'")

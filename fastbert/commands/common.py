@@ -1,42 +1,32 @@
-"""Options shared by several commands: which columns of a data file hold the text and the label."""
+"""What several commands share: the option mechanism (`fastbert.options`: a command's options
+are the fields of dataclasses; see its docstring for an example) and `DataColumns`, which columns
+of a data file hold the text and the label."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+
+from ..options import add_command, add_options, command_line, from_args
+
+__all__ = ["DataColumns", "add_command", "add_options", "columns", "command_line", "data_args", "from_args"]
+
+
+@dataclass
+class DataColumns:
+    """Which columns of a data file hold the text and the label."""
+
+    text_columns: list[str] | None = field(default=None, metadata={"help": "comma-separated names or 0-based indices"})
+    label_column: str | None = field(default=None, metadata={"help": "name or 0-based index"})
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of `fastbert.data.load_dataset`."""
+        return dict(text_columns=self.text_columns, label_column=self.label_column)
 
 
 def data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text-columns", default=None, help="comma-separated names or 0-based indices")
-    p.add_argument("--label-column", default=None, help="name or 0-based index")
+    """`--text-columns` and `--label-column` (for commands not yet written as a dataclass)."""
+    add_options(p, DataColumns)
 
 
-def columns(args):
-    cols = args.text_columns.split(",") if args.text_columns else None
-    return dict(text_columns=cols, label_column=args.label_column)
-
-
-def add_options(subparsers, name: str, options, help: str, func) -> argparse.ArgumentParser:
-    """Add the subcommand `name` whose options are the fields of the dataclass `options` (help
-    and choices in each field's metadata), as `transformers.HfArgumentParser` writes them: an
-    option is written once, as a field. `func(options_instance) -> int` runs the command."""
-    from transformers import HfArgumentParser
-
-    fields_parser = HfArgumentParser(options, add_help=False)
-    p = subparsers.add_parser(name, parents=[fields_parser], help=help, description=help)
-    p.set_defaults(func=lambda args: func(parse_options(args, options)))
-    return p
-
-
-def parse_options(args: argparse.Namespace, options):
-    """The `options` dataclass from parsed arguments."""
-    import dataclasses
-
-    return options(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options) if f.init})
-
-
-def option(default=None, help: str = "", **metadata):
-    """A dataclass field that is a command-line option: `lr: float = option(5e-5, "learning rate")`."""
-    import dataclasses
-
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
-    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+def columns(args) -> dict:
+    return from_args(DataColumns, args).kwargs()

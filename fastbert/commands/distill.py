@@ -1,11 +1,11 @@
 """`python -m fastbert distill`: train a student from a FastBERT teacher with labels only,
 vanilla KD or Universal-KD (IL, CG, CA), or run the Universal-KD study (`--report`); the
-options are the fields of `fastbert.training.distill_run.DistillOptions`."""
+options are the fields of `fastbert.training.distill_options.DistillOptions`."""
 from __future__ import annotations
 
 import json
 
-from .common import add_options
+from .common import add_command
 
 
 def cmd_distill(opts) -> int:
@@ -23,5 +23,5 @@ def cmd_distill(opts) -> int:
 def register(subparsers) -> None:
     from ..training.distill_options import DistillOptions
 
-    add_options(subparsers, "distill", DistillOptions, "distil a student (BERT-style, BiLSTM, gated CNN) from a "
-                "FastBERT teacher: labels only, vanilla KD or Universal-KD", cmd_distill)
+    add_command(subparsers, "distill", cmd_distill, DistillOptions, help="distil a student (BERT-style, BiLSTM, "
+                "gated CNN) from a FastBERT teacher: labels only, vanilla KD or Universal-KD")

@@ -2,27 +2,44 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
-import torch
-
-from .common import columns, data_args
+from .common import DataColumns, add_command
 
 
-def cmd_eval(args) -> int:
+@dataclass
+class EvalOptions:
+    model: str = field(metadata={"help": "a saved FastBERT model directory"})
+    data: str = field(metadata={"help": "a labeled data file"})
+    speed: float = field(default=0.5, metadata={"help": "the exit threshold on normalized entropy", "group": "speed"})
+    target_speedup: float | None = field(default=None, metadata={
+        "group": "speed", "help": "pick the speed from the model's stored curve (python -m fastbert calibrate)"})
+    target_accuracy_drop: float | None = field(default=None, metadata={
+        "group": "speed", "help": "the fastest speed of the stored curve losing at most this many points"})
+    no_calibration: bool = field(default=False, metadata={"help": "ignore the temperatures (the paper's exits)"})
+    batch_size: int = field(default=32, metadata={"help": "rows per batch"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    runtime: str = field(default="pytorch", metadata={"choices": ["pytorch", "onnxruntime"], "help": "the layer runner"})
+    json: bool = field(default=False, metadata={"help": "print one JSON object"})
+
+
+def run(opts: EvalOptions, cols: DataColumns) -> int:
+    import torch
+
     from ..data import load_dataset
     from ..evaluate import evaluate
     from ..model import FastBert
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = FastBert.from_pretrained(args.model, runtime=args.runtime)
-    data = load_dataset(args.data, **columns(args))
-    calibrated = not args.no_calibration
-    speed = args.speed
-    if args.target_speedup is not None or args.target_accuracy_drop is not None:
-        speed = model.choose_speed(args.target_speedup, args.target_accuracy_drop, calibrated).speed
-    result = evaluate(model, data, speed, args.batch_size, calibrated=calibrated)
-    if args.json:
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    model = FastBert.from_pretrained(opts.model, runtime=opts.runtime)
+    data = load_dataset(opts.data, **cols.kwargs())
+    calibrated = not opts.no_calibration
+    speed = opts.speed
+    if opts.target_speedup is not None or opts.target_accuracy_drop is not None:
+        speed = model.choose_speed(opts.target_speedup, opts.target_accuracy_drop, calibrated).speed
+    result = evaluate(model, data, speed, opts.batch_size, calibrated=calibrated)
+    if opts.json:
         print(json.dumps(result.to_dict()))
     else:
         for k, v in result.to_dict().items():
@@ -31,19 +48,4 @@ def cmd_eval(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="accuracy and cost at one speed")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--speed", type=float, default=0.5)
-    g.add_argument("--target-speedup", type=float, default=None,
-                   help="pick the speed from the model's stored curve (python -m fastbert calibrate)")
-    g.add_argument("--target-accuracy-drop", type=float, default=None,
-                   help="the fastest speed of the stored curve losing at most this many points")
-    p.add_argument("--no-calibration", action="store_true", help="ignore the temperatures (the paper's exits)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--runtime", default="pytorch", choices=["pytorch", "onnxruntime"])
-    p.add_argument("--json", action="store_true")
-    data_args(p)
-    p.set_defaults(func=cmd_eval)
+    add_command(subparsers, "eval", run, EvalOptions, DataColumns, help="accuracy and cost at one speed")

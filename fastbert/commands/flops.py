@@ -2,22 +2,34 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+
+from .common import add_command
 
 
-def cmd_flops(args) -> int:
+@dataclass
+class FlopsOptions:
+    bert_base: bool = field(default=False, metadata={"help": "a BERT-base-sized model", "group": "what",
+                                                     "group_required": True})
+    model: str | None = field(default=None, metadata={"help": "a saved FastBERT model", "group": "what"})
+    seq_len: int = field(default=128, metadata={"help": "tokens per sequence"})
+    json: bool = field(default=False, metadata={"help": "print one JSON object"})
+
+
+def run(opts: FlopsOptions) -> int:
     from ..flops import bert_base_report
 
-    if args.bert_base:
-        report = bert_base_report(args.seq_len)
+    if opts.bert_base:
+        report = bert_base_report(opts.seq_len)
     else:
         from ..model import FastBert
 
-        model = FastBert.from_pretrained(args.model)
-        n = args.seq_len
-        report = {"model": args.model, "seq_len": n, "layer_flops": model.cost.layer(n),
+        model = FastBert.from_pretrained(opts.model)
+        n = opts.seq_len
+        report = {"model": opts.model, "seq_len": n, "layer_flops": model.cost.layer(n),
                   "classifier_flops": model.cost.classifier(n), "full_flops": model.cost.full_flops(n),
                   "num_layers": model.num_layers}
-    if args.json:
+    if opts.json:
         print(json.dumps(report))
     else:
         for k, v in report.items():
@@ -26,10 +38,4 @@ def cmd_flops(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("flops", help="FLOPs of a layer, a classifier and the full model")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--bert-base", action="store_true", help="a BERT-base-sized model")
-    g.add_argument("--model", help="a saved FastBERT model")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_flops)
+    add_command(subparsers, "flops", run, FlopsOptions, help="FLOPs of a layer, a classifier and the full model")

@@ -9,21 +9,22 @@ import json
 import shlex
 import signal
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .common import add_options, option
+from ..options import option
+from .common import add_command
 
 
 @dataclass
 class PretrainOptions:
-    corpus: list[str] = field(metadata={"help": "files of lines (.txt) or data files (TSV, CSV, JSONL) whose "
-                                                "text columns are used"})
-    out: str = field(metadata={"help": "backbone directory to write"})
+    corpus: list[str] = option(help="files of lines (.txt) or data files (TSV, CSV, JSONL) whose text columns "
+                                    "are used", action="extend", nargs="+")
+    out: str = option(help="backbone directory to write")
     text_columns: str | None = option(None, "comma-separated names or 0-based indices")
     hold_out: list[str] = option([], "use only the train part of `train --dev-fraction FRACTION --seed SEED`'s "
-                                     "split of PATH", metavar="PATH=FRACTION")
-    exclude: list[str] = option([], "files whose texts are removed (e.g. dev sets)")
+                                     "split of PATH", metavar="PATH=FRACTION", action="extend", nargs="*")
+    exclude: list[str] = option([], "files whose texts are removed (e.g. dev sets)", action="extend", nargs="*")
     vocab: str = option("auto", "char: one token per character (Chinese); auto: char if most letters are CJK",
                         choices=["auto", "char", "wordpiece"])
     vocab_size: int = option(8000, "WordPiece vocabulary size")
@@ -108,5 +109,5 @@ def cmd_pretrain(opts: PretrainOptions) -> int:
 
 
 def register(subparsers) -> None:
-    add_options(subparsers, "pretrain", PretrainOptions, "pre-train a BERT backbone from scratch (masked LM)",
-                cmd_pretrain)
+    add_command(subparsers, "pretrain", cmd_pretrain, PretrainOptions,
+                help="pre-train a BERT backbone from scratch (masked LM)")

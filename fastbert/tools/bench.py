@@ -10,7 +10,7 @@ the wall-clock speedup against three references timed in the same run:
       out; its time includes its own tokenization, so it is compared with FastBERT's model time
       plus tokenization time);
   (d) the full model as one ONNX Runtime graph, and (e) FastBERT on ONNX Runtime at every speed
-      (`fastbert.bench_ort`; skipped without onnxruntime).
+      (`fastbert.tools.bench_ort`; skipped without onnxruntime).
 
 Method: the model is timed on pre-tokenized, pre-collated batches; tokenization and collation are
 timed on their own. All configurations of one (workload, batch size) run round-robin, once per
@@ -28,66 +28,19 @@ import platform
 import shlex
 import subprocess
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from .data import load_dataset
-from .bench_report import markdown_report
+from ..data import load_dataset
+from ..evaluate import all_layer_outputs, outcome_at
+from ..inference import adaptive_forward
+from ..uncertainty import get_criterion
+from .bench_config import BenchConfig
 from .bench_timing import Workload, build_workloads, interleaved, median, paired_ratio
-from .evaluate import all_layer_outputs, sweep
-from .inference import adaptive_forward
-from .uncertainty import decide_exits, get_criterion
-
-DEFAULT_MODEL = "assets/models/sst2-minilm"
-DEFAULT_DATA = "../shared/data/sst2/dev.tsv"
-DEFAULT_OUT = "assets/reports/bench.md"
-SPEEDS = (0.0, 0.1, 0.3, 0.5, 0.8)
-
-
-@dataclass
-class BenchConfig:
-    """What to measure. Example: `BenchConfig(model="assets/models/sst2-minilm", repeats=3)`."""
-
-    model: str = DEFAULT_MODEL
-    data: str | None = DEFAULT_DATA
-    lengths: list[int] = field(default_factory=lambda: [8, 32, 64, 128])
-    speeds: list[float] = field(default_factory=lambda: list(SPEEDS))
-    batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
-    repeats: int = 5
-    min_repeats: int = 3
-    seconds_per_config: float = 15.0  # a configuration slower than this / repeats gets fewer repeats
-    b1_samples: int = 300  # batch 1 runs on this many rows of the data file (evenly spaced); 0: all
-    data_samples: int = 0  # the other batch sizes run on this many rows (evenly spaced); 0: all
-    synthetic_samples: int = 64
-    threads: int = 2
-    device: str = "cpu"
-    pipeline: bool = True
-    onnxruntime: bool = True  # references (d) and (e)
-    calibrated: bool = True  # False: the paper's exits (the model's temperatures ignored)
-    app: bool = True
-    app_requests: int = 50
-    app_clients: int = 16
-
-    def __post_init__(self) -> None:
-        if not self.speeds or any(not 0.0 <= s <= 1.0 for s in self.speeds):
-            raise ValueError(f"speeds: each in [0, 1], got {self.speeds}")
-        if 0.0 not in self.speeds:
-            raise ValueError("speeds: must include 0 (reference (a))")
-        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
-            raise ValueError(f"batch_sizes: each at least 1, got {self.batch_sizes}")
-        if any(n < 3 for n in self.lengths):
-            raise ValueError(f"lengths: token counts of at least 3 ([CLS] word [SEP]), got {self.lengths}")
-        if self.repeats < 1 or self.min_repeats < 1:
-            raise ValueError(f"repeats and min_repeats: at least 1, got {self.repeats}, {self.min_repeats}")
-        if self.threads < 0:
-            raise ValueError(f"threads: 0 (torch's default) or more, got {self.threads}")
-        if self.synthetic_samples < 1 and self.lengths:
-            raise ValueError("synthetic_samples: at least 1 when lengths are given")
 
 
 @dataclass
@@ -166,7 +119,7 @@ def plain_classifier(model):
     """
     from transformers import AutoModelForSequenceClassification
 
-    from .backbone import quiet_transformers
+    from ..backbone import quiet_transformers
 
     config = copy.deepcopy(model.encoder.config)
     config.num_labels = model.config.num_labels
@@ -187,7 +140,7 @@ def text_pipeline(model, hf):
     """Reference (c): transformers' text-classification pipeline on the plain model."""
     from transformers import pipeline
 
-    from .backbone import quiet_transformers
+    from ..backbone import quiet_transformers
 
     with quiet_transformers():
         return pipeline("text-classification", model=hf, tokenizer=model.tokenizer, device=model.device)
@@ -247,25 +200,31 @@ def measure_group(model, hf, pipe, work: Workload, cfg: BenchConfig, log=print, 
 
     # Accuracy, exits and FLOPs come from the library, from one all-layers pass.
     outputs = all_layer_outputs(model, work.data, calibrated=cfg.calibrated)
-    summaries = sweep(model, outputs, cfg.speeds, criterion)
-    rows = []
-    for s, summary in zip(cfg.speeds, summaries):
-        name = f"speed {s:g}"
-        timed_exit = torch.empty(n, dtype=torch.long)
-        for r, tr in zip(chunk_rows, last[name]):
-            timed_exit[r] = tr.exit_layer
-        mismatches = int((timed_exit != decide_exits(outputs.layer_probs, s, criterion)).sum())
-        own = ms[name]
-        rows.append(SpeedRow(
-            speed=s, accuracy=summary.accuracy, mean_exit_layer=summary.mean_exit_layer,
-            flops_speedup=summary.flops_speedup, ms_per_sample=own, repeats=len(times[name]),
-            vs_speed0=paired_ratio(times, "speed 0", name), vs_plain=paired_ratio(times, "plain", name),
-            vs_pipeline=None if pipe is None else paired_ratio(times, "pipeline", [name, "tokenize"]),
-            exit_mismatches=mismatches, ort_ms=ms.get("ort " + name),
-            vs_ort_full=None if ort is None else paired_ratio(times, "ort full", "ort " + name)))
+    rows = [_speed_row(model, outputs, s, criterion, times, [tr.exit_layer for tr in last[f"speed {s:g}"]], chunk_rows)
+            for s in cfg.speeds]
     mean_tokens = float(outputs.num_tokens.double().mean())
     return GroupResult(work.name, bs, n, mean_tokens, ms["tokenize"], ms["collate"], ms["plain"],
                        ms.get("pipeline"), {k: len(v) for k, v in times.items()}, rows, ms.get("ort full"))
+
+
+def _speed_row(model, outputs, speed, criterion, times, timed_exits, chunk_rows) -> SpeedRow:
+    """One speed's row: the library's outcome at that speed (`outcome_at`) beside its timings;
+    the timed run's exits (one tensor per chunk of rows) are checked against the outcome's."""
+    name, n = f"speed {speed:g}", outputs.num_tokens.numel()
+    outcome = outcome_at(model, outputs, speed, criterion)
+    summary = outcome.summary(outputs.labels, model.num_layers)
+    timed_exit = torch.empty(n, dtype=torch.long)
+    for r, exits in zip(chunk_rows, timed_exits):
+        timed_exit[r] = exits
+    ms = 1000.0 * median(times[name]) / n
+    return SpeedRow(
+        speed=speed, accuracy=summary.accuracy, mean_exit_layer=summary.mean_exit_layer,
+        flops_speedup=summary.flops_speedup, ms_per_sample=ms, repeats=len(times[name]),
+        vs_speed0=paired_ratio(times, "speed 0", name), vs_plain=paired_ratio(times, "plain", name),
+        vs_pipeline=paired_ratio(times, "pipeline", [name, "tokenize"]) if "pipeline" in times else None,
+        exit_mismatches=int((timed_exit != outcome.exit_layer).sum()),
+        ort_ms=1000.0 * median(times["ort " + name]) / n if "ort " + name in times else None,
+        vs_ort_full=paired_ratio(times, "ort full", "ort " + name) if "ort full" in times else None)
 
 
 # ----- machine, app, report ------------------------------------------------------------------
@@ -297,13 +256,10 @@ def describe_machine(device: str = "cpu") -> dict:
     return out
 
 
-def run_app_benchmark(cfg: BenchConfig, log=print) -> dict | None:
-    """Run benchmarks/app_latency.py (a subprocess that launches app.py) and return its JSON.
-    None when there is no app.py beside the current directory."""
-    script = Path("benchmarks/app_latency.py")
-    if not Path("app.py").is_file() or not script.is_file():
-        log("  app: no app.py or benchmarks/app_latency.py here; skipped")
-        return None
+def run_app_benchmark(cfg: BenchConfig, log=print) -> dict:
+    """Run the app latency script (`cfg.app_latency_script`, a subprocess that launches the
+    app.py beside it) and return its JSON."""
+    script = cfg.app_latency_script
     cmd = [sys.executable, str(script), "--model", cfg.model, "--requests", str(cfg.app_requests),
            "--clients", str(cfg.app_clients), "--json"]
     if cfg.data:
@@ -329,8 +285,9 @@ def run_bench(cfg: BenchConfig, command: str = "", log=print) -> BenchResult:
 
 
 def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
-    from .model import FastBert
+    from ..model import FastBert
 
+    cfg.check_files()
     machine = describe_machine(cfg.device)
     model = FastBert.from_pretrained(cfg.model).to(cfg.device).eval()
     data = load_dataset(cfg.data) if cfg.data else None
@@ -372,85 +329,3 @@ def _run_bench(cfg: BenchConfig, command: str, log) -> BenchResult:
     app = run_app_benchmark(cfg, log) if cfg.app else None
     machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return BenchResult(asdict(cfg), command, machine, groups, app, notes)
-
-
-# ----- command line --------------------------------------------------------------------------
-def _floats(s: str) -> list[float]:
-    return [float(x) for x in s.split(",") if x.strip()]
-
-
-def _ints(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
-
-
-def explicit_command(cfg: BenchConfig, out: str | None, json_path: str | None) -> str:
-    """The command line that repeats this run, every option spelled out."""
-    parts = ["python", "-m", "fastbert", "bench", "--model", cfg.model, "--data", cfg.data or "none",
-             "--lengths", ",".join(map(str, cfg.lengths)), "--speeds", ",".join(f"{s:g}" for s in cfg.speeds),
-             "--batch-sizes", ",".join(map(str, cfg.batch_sizes)), "--repeats", str(cfg.repeats),
-             "--min-repeats", str(cfg.min_repeats), "--seconds-per-config", f"{cfg.seconds_per_config:g}",
-             "--b1-samples", str(cfg.b1_samples), "--data-samples", str(cfg.data_samples), "--synthetic-samples", str(cfg.synthetic_samples),
-             "--threads", str(cfg.threads), "--device", cfg.device]
-    parts += [] if cfg.pipeline else ["--no-pipeline"]
-    parts += [] if cfg.onnxruntime else ["--no-onnxruntime"]
-    parts += [] if cfg.calibrated else ["--no-calibration"]
-    parts += ["--app-requests", str(cfg.app_requests), "--app-clients", str(cfg.app_clients)] if cfg.app else ["--no-app"]
-    parts += ["--out", out or ""] + (["--json", json_path] if json_path else [])
-    return shlex.join(parts)
-
-
-def cmd_bench(args) -> int:
-    cfg = BenchConfig(model=args.model, data=None if args.data in ("", "none") else args.data,
-                      lengths=_ints(args.lengths), speeds=_floats(args.speeds), batch_sizes=_ints(args.batch_sizes),
-                      repeats=args.repeats, min_repeats=args.min_repeats, seconds_per_config=args.seconds_per_config,
-                      b1_samples=args.b1_samples, data_samples=args.data_samples, synthetic_samples=args.synthetic_samples, threads=args.threads,
-                      device=args.device, pipeline=not args.no_pipeline, onnxruntime=not args.no_onnxruntime,
-                      calibrated=not args.no_calibration,
-                      app=not args.no_app,
-                      app_requests=args.app_requests, app_clients=args.app_clients)
-    if not Path(cfg.model).is_dir():
-        raise FileNotFoundError(f"{cfg.model}: no such model directory (train it, or pass --model)")
-    command = explicit_command(cfg, args.out, args.json)
-    start = time.perf_counter()
-    result = run_bench(cfg, command, log=lambda s: print(s, file=sys.stderr, flush=True))
-    report = markdown_report(result)
-    report += f"\nThe benchmark took {time.perf_counter() - start:.0f} s.\n"
-    print(report)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report)
-        print(f"wrote {args.out}", file=sys.stderr)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="wall-clock speedup next to FLOPs speedup, against plain "
-                                            "transformers; app latency and memory")
-    p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--data", default=DEFAULT_DATA, help="labeled data file ('none': synthetic texts only)")
-    p.add_argument("--lengths", default="8,32,64,128", help="synthetic text lengths in tokens ('' for none)")
-    p.add_argument("--speeds", default=",".join(f"{s:g}" for s in SPEEDS))
-    p.add_argument("--batch-sizes", default="1,32")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--min-repeats", type=int, default=3)
-    p.add_argument("--seconds-per-config", type=float, default=15.0,
-                   help="a configuration whose warm-up times --repeats exceeds this gets fewer repeats")
-    p.add_argument("--b1-samples", type=int, default=300, help="rows of the data file timed at batch 1 (0: all)")
-    p.add_argument("--data-samples", type=int, default=0,
-                   help="rows of the data file timed at the other batch sizes (0: all)")
-    p.add_argument("--synthetic-samples", type=int, default=64)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--no-pipeline", action="store_true", help="skip reference (c)")
-    p.add_argument("--no-onnxruntime", action="store_true", help="skip references (d) and (e)")
-    p.add_argument("--no-calibration", action="store_true",
-                   help="the paper's exits: ignore the model's temperatures (timed and reported alike)")
-    p.add_argument("--no-app", action="store_true", help="skip the app (cold start, latency, memory)")
-    p.add_argument("--app-requests", type=int, default=50)
-    p.add_argument("--app-clients", type=int, default=16)
-    p.add_argument("--out", default=DEFAULT_OUT, help="markdown report ('' for none)")
-    p.add_argument("--json", default=None, help="also write every number as JSON here")
-    p.set_defaults(func=cmd_bench)

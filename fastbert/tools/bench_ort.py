@@ -38,8 +38,8 @@ def build_contenders(model, threads: int, log=print, options=None) -> OrtContend
     logged reason, when onnxruntime is missing or the export fails. options: `OrtOptions` (by
     default the runtime's, with `threads`)."""
     try:
-        from .onnx_export import export_full_graph, model_key
-        from .ort_runtime import OrtOptions, cache_root, load_runner, new_session
+        from ..onnx_export import export_full_graph, model_key
+        from ..ort_runtime import OrtOptions, cache_root, load_runner, new_session
 
         options = options or OrtOptions(threads=threads or None)
         runner = load_runner(model, options=options)

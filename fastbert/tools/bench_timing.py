@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .data import TextDataset
+from ..data import TextDataset
 
 if TYPE_CHECKING:
-    from .bench import BenchConfig
+    from .bench_config import BenchConfig
 
 # ----- measurement primitives ------------------------------------------------------------------
 def median(values: Sequence[float]) -> float:

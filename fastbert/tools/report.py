@@ -1,0 +1,164 @@
+"""The evaluation report of a model on a data file (`python -m fastbert report`).
+
+Writes <out>.md with a Table 2-style comparison (full model, FastBERT at several speeds,
+static 1- and 3-layer baselines), the ablation, and the paper's Figures 3, 4, 6 and 7 as
+plotly figures (PNG + HTML). Every number in it is computed here and printed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..data import load_dataset
+from ..evaluate import all_layer_outputs, evaluate, sweep, time_plain_forward
+from ..model import FastBert
+from ..options import command_line
+from ..speedup import speedup
+from .report_config import ReportConfig
+from .report_figures import FIG6_SPEEDS, figure3, figure4, figure6, figure7, save_figures
+
+CURVE_SPEEDS = [round(0.05 * i, 2) for i in range(21)]
+TABLE_SPEEDS = [0.1, 0.5, 0.8]
+
+
+def _ms(seconds: float, n: int) -> float:
+    return 1000.0 * seconds / n
+
+
+def _row(name, acc, flops, full_ref, t1, t32):
+    return {"name": name, "accuracy": acc, "flops": flops, "speedup": speedup(full_ref, flops),
+            "ms_b1": t1, "ms_b32": t32}
+
+
+def table_rows(model, data, outputs, baselines: list[FastBert], timing: bool = True) -> list[dict]:
+    """Rows shaped like the paper's Table 2. FLOPs are per sample, means over the data."""
+    n = len(data)
+    full = sweep(model, outputs, [0.0])[0]
+    ref = full.full_flops_per_sample
+
+    def plain_times(m):
+        time_plain_forward(m, data.subset(range(min(32, n))), 1)  # warm-up: thread pool, allocator
+        return (_ms(time_plain_forward(m, data, 1), n), _ms(time_plain_forward(m, data, 32), n)) if timing else (None, None)
+
+    rows = [_row(f"Full model ({model.num_layers} layers, teacher only)", full.accuracy, ref, ref, *plain_times(model))]
+    for r in sweep(model, outputs, TABLE_SPEEDS):
+        times = ((_ms(evaluate(model, data, r.speed, 1).seconds, n), _ms(evaluate(model, data, r.speed, 32).seconds, n))
+                 if timing else (None, None))
+        rows.append(_row(f"FastBERT speed={r.speed:g}", r.accuracy, r.flops_per_sample, ref, *times))
+    for b in baselines:
+        res = sweep(b, all_layer_outputs(b, data), [0.0])[0]
+        rows.append(_row(f"Static: first {b.num_layers} layer{'s' * (b.num_layers > 1)} + classifier, fine-tuned",
+                         res.accuracy, res.full_flops_per_sample, ref, *plain_times(b)))
+    return rows
+
+
+def ablation_rows(model, outputs, joint: FastBert | None, data) -> list[dict]:
+    full = sweep(model, outputs, [0.0])[0]
+    ref = full.full_flops_per_sample
+    rows = [_row("FastBERT, speed 0.5", *(lambda r: (r.accuracy, r.flops_per_sample))(sweep(model, outputs, [0.5])[0]), ref, None, None),
+            _row("without adaptive inference (speed 0: every layer and classifier)", full.accuracy,
+                 full.flops_per_sample, ref, None, None)]
+    if joint is not None:
+        jo = all_layer_outputs(joint, data)
+        for r in sweep(joint, jo, [0.0, 0.5]):
+            rows.append(_row(f"without self-distillation (students on labels, joint), speed {r.speed:g}",
+                             r.accuracy, r.flops_per_sample, ref, None, None))
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    out = ["| model | accuracy | FLOPs / sample | FLOPs speedup | CPU ms / sample, batch 1 | CPU ms / sample, batch 32 |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t1 = "–" if r["ms_b1"] is None else f"{r['ms_b1']:.2f}"
+        t32 = "–" if r["ms_b32"] is None else f"{r['ms_b32']:.2f}"
+        out.append(f"| {r['name']} | {100 * r['accuracy']:.2f}% | {r['flops'] / 1e6:.1f}M | {r['speedup']:.2f}x | {t1} | {t32} |")
+    return "\n".join(out)
+
+
+def build_report(cfg: ReportConfig) -> str:
+    """Write cfg.out (markdown), its figures and a JSON of every number beside it; return the markdown.
+
+    >>> build_report(ReportConfig(model="runs/m", data="dev.tsv", out="reports/m.md", png=False))  # doctest: +SKIP
+    """
+    model = FastBert.from_pretrained(cfg.model)
+    if not cfg.calibrated:  # the paper's probabilities: drop the temperatures (and the curve measured with them)
+        model.config.temperatures, model.curve = None, None
+    data = load_dataset(cfg.data)
+    if cfg.dev_fraction:  # the same held-out split as `train --dev-fraction F --seed S`
+        data = data.split(cfg.dev_fraction, cfg.seed)[1]
+    outputs = all_layer_outputs(model, data)
+    baselines = [FastBert.from_pretrained(d) for d in cfg.baseline or []]
+    joint = FastBert.from_pretrained(cfg.ablation) if cfg.ablation else None
+    rows = table_rows(model, data, outputs, baselines, cfg.timing)
+    abl = ablation_rows(model, outputs, joint, data)
+    curve = sweep(model, outputs, CURVE_SPEEDS)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figs = {"fig3": figure3(curve), "fig4_luha": figure4(outputs, model.num_layers), "fig6": figure6(model, outputs)}
+    if model.metadata().get("log"):
+        figs["fig7"] = figure7(model.metadata()["log"])
+    saved = save_figures(figs, out.parent, out.stem, png=cfg.png)
+    text = _markdown(cfg, model, len(data), rows, abl, curve, saved)
+    out.write_text(text)
+    (out.parent / f"{out.stem}.json").write_text(json.dumps({"table": rows, "ablation": abl,
+                                                             "curve": [r.to_dict() for r in curve]}, indent=1))
+    return text
+
+
+def _markdown(cfg: ReportConfig, model, num_rows: int, rows, abl, curve, saved: dict[str, str]) -> str:
+    meta = model.metadata()
+    threads = torch.get_num_threads()
+    curve_md = ["| speed | accuracy | mean exit layer | FLOPs speedup |", "|---:|---:|---:|---:|"]
+    curve_md += [f"| {r.speed:g} | {100 * r.accuracy:.2f}% | {r.mean_exit_layer:.2f} | {r.flops_speedup:.2f}x |"
+                 for r in curve]
+    held = f" (the {cfg.dev_fraction:g} held out by training, seed {cfg.seed})" if cfg.dev_fraction else ""
+    text = f"""# Evaluation report: `{cfg.model}`
+
+Data: `{cfg.data}`{held} ({num_rows} rows). Model: {model.num_layers} layers, labels {model.config.labels}.
+Made by (seed {meta.get('seed', '?')}): {'; then '.join(f"`{c}`" for c in meta.get('commands', [meta.get('command', '(no training record)')]))}.
+Regenerate this report with the command at the end. FLOPs: 2 x multiply-adds of all matrix products,
+counted with fvcore on each sample's real token count; speedup = full-model FLOPs / FLOPs spent.
+CPU times: this machine, {threads} torch threads, whole data set, tokenization included, one run each
+(noisy: see `benchmarks/` for interleaved, repeated medians).
+
+## Table 2 (shape of the paper's Table 2)
+
+{markdown_table(rows)}
+
+The full model is the backbone with its teacher classifier only, as a plain fine-tuned model
+would be run. The static baselines are the same backbone cut to its first layers and fine-tuned
+with the same classifier (the analog of the paper's DistilBERT rows).
+
+## Ablation
+
+{markdown_table(abl)}
+
+## Figure 3: speed–accuracy, speed–speedup, speedup–accuracy
+
+![]({saved['fig3']}.png) ([interactive]({saved['fig3']}.html))
+
+{chr(10).join(curve_md)}
+
+## Figure 4: LUHA (lower uncertainty, higher accuracy)
+
+![]({saved['fig4_luha']}.png) ([interactive]({saved['fig4_luha']}.html))
+
+## Figure 6: uncertainty per layer and exit layers at speeds {', '.join(f'{s:g}' for s in FIG6_SPEEDS)}
+
+![]({saved['fig6']}.png) ([interactive]({saved['fig6']}.html))
+"""
+    if "fig7" in saved:
+        text += f"""
+## Figure 7: accuracy and FLOPs during fine-tuning and self-distillation
+
+![]({saved['fig7']}.png) ([interactive]({saved['fig7']}.html))
+
+Each point is a dev evaluation logged by `python -m fastbert train` (every {meta.get('stages', {}).get('finetune', {}).get('eval_every', '?')} steps).
+During fine-tuning the students are untrained, so speed 0.5 exits late or never; self-distillation
+makes them confident where the teacher is.
+"""
+    text += f"\n## Regenerate\n\n```\n{command_line('report', cfg)}\n```\n"
+    return text

@@ -1,0 +1,117 @@
+"""benchmarks/chinese_report.py: the paper's figures come from its table, and a section rendered
+from its stored record is the section rendered right after measuring (tiny model, tiny data)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import chinese_report  # noqa: E402
+from chinese_records import (PAPER_MODELS, PaperTableError, SectionRecord, load_paper_table,  # noqa: E402
+                             render_section)
+
+DATASETS = ("ChnSentiCorp", "Book review", "Shopping review", "LCQMC", "Weibo", "THUCNews")
+
+
+def write_paper_table(path: Path) -> dict:
+    """A Table 2-shaped tsv whose cells all differ, so that a row read from the wrong place shows."""
+    cells, lines = {}, ["dataset\tmodel\taccuracy\tflops_millions\tspeedup"]
+    for i, dataset in enumerate(DATASETS):
+        for j, model in enumerate(PAPER_MODELS):
+            acc, flops, sp = 50 + i + j / 10, 1000 + 10 * i + j, 1 + i + j / 100
+            cells[(dataset, model)] = (acc, sp)
+            lines.append(f"{dataset}\t{model}\t{acc:.2f}\t{flops}\t{sp:.2f}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return cells
+
+
+def test_paper_lookup_reads_every_row_of_the_tsv(tmp_path):
+    cells = write_paper_table(tmp_path / "t2.tsv")
+    table = load_paper_table(tmp_path / "t2.tsv")
+    assert len(table) == len(DATASETS) * 7
+    for key, (acc, sp) in cells.items():
+        assert (table[key].accuracy, table[key].speedup) == (pytest.approx(acc), pytest.approx(sp))
+
+
+def test_missing_paper_table_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(PaperTableError) as err:
+        load_paper_table(tmp_path / "nope.tsv")
+    assert "\n" not in str(err.value) and "nope.tsv" in str(err.value)
+    with pytest.raises(SystemExit) as ex:  # the script stops before loading any model
+        chinese_report.main(["--paper-table", str(tmp_path / "nope.tsv"), "--model", "chnsenticorp=/no/such/model"])
+    assert str(ex.value) == str(err.value)
+
+
+@pytest.fixture
+def data_root(tmp_path, texts):
+    (tmp_path / "data" / "chnsenticorp").mkdir(parents=True)
+    rows = [f"{['negative', 'positive'][i % 2]}\t{t}" for i, t in enumerate(texts * 3)]
+    (tmp_path / "data" / "chnsenticorp" / "dev.tsv").write_text("label\ttext_a\n" + "\n".join(rows) + "\n",
+                                                                encoding="utf-8")
+    return tmp_path / "data"
+
+
+def test_render_from_stored_record_equals_render_after_measuring(tmp_path, tiny_model_dir, data_root):
+    cells = write_paper_table(tmp_path / "t2.tsv")
+    paper = load_paper_table(tmp_path / "t2.tsv")
+    rec = chinese_report.measure_section("chnsenticorp-tiny", str(tiny_model_dir), [], str(data_root),
+                                         title="ChnSentiCorp, tiny", measured_by="python benchmarks/x.py")
+    text = render_section(rec, paper)
+    stored = SectionRecord.from_dict(json.loads(json.dumps(rec.to_dict())))
+    assert render_section(stored, paper) == text
+    # Every row of the paper's ChnSentiCorp table is printed, from the tsv, beside its row or below.
+    for model in PAPER_MODELS:
+        acc, sp = cells[("ChnSentiCorp", model)]
+        assert f"{acc:.2f}%" in text and f"{sp:.2f}x" in text
+    assert [e.speed for e in rec.exits] == [0.1, 0.5, 0.8]
+    assert "not recorded" not in text.split("Model:")[0]
+
+
+def test_previous_run_keeps_a_section_and_adds_another(tmp_path, tiny_model_dir, data_root):
+    write_paper_table(tmp_path / "t2.tsv")
+    out = tmp_path / "chinese.md"
+    common = ["--paper-table", str(tmp_path / "t2.tsv"), "--data-root", str(data_root)]
+    chinese_report.main(common + ["--out", str(out), "--model", f"chnsenticorp={tiny_model_dir}"])
+    first = out.read_text(encoding="utf-8")
+    section = first[first.index("### "):first.index("## Regenerate")]
+    out2 = tmp_path / "again.md"
+    chinese_report.main(common + ["--out", str(out2), "--previous", str(out.with_suffix(".json")),
+                                  "--model", f"chnsenticorp-x={tiny_model_dir}", "--title", "chnsenticorp-x=Again"])
+    second = out2.read_text(encoding="utf-8")
+    assert second.startswith(first[:first.index("### ")])  # same heading, same paper paragraph
+    assert section in second  # the stored section, rendered from its record, without a model
+    assert "### Again:" in second
+    stored = json.loads(out2.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [s["key"] for s in stored["sections"]] == ["chnsenticorp", "chnsenticorp-x"]
+    regen = second[second.index("## Regenerate"):]
+    assert "Measured by that run (models loaded, dev sets evaluated): Again (`chnsenticorp-x`): every figure." in regen
+    assert "ChnSentiCorp (`chnsenticorp`): every figure, measured by:" in regen
+    with pytest.raises(SystemExit, match="--keep weibo: not in"):
+        chinese_report.main(common + ["--out", str(out2), "--previous", str(out.with_suffix(".json")),
+                                      "--keep", "weibo"])
+
+
+def test_add_exits_needs_the_stored_rows(tmp_path, data_root, model):
+    write_paper_table(tmp_path / "t2.tsv")
+    out, mine = tmp_path / "chinese.md", tmp_path / "mine"
+    model.save_pretrained(mine)
+    common = ["--paper-table", str(tmp_path / "t2.tsv"), "--data-root", str(data_root), "--out", str(out)]
+    chinese_report.main(common + ["--model", f"chnsenticorp={mine}"])
+    stored = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    exits = stored["sections"][0]["exits"]
+    stored["sections"][0]["exits"] = None  # as in a record written before exits were kept
+    out.with_suffix(".json").write_text(json.dumps(stored), encoding="utf-8")
+    chinese_report.main(common + ["--previous", str(out.with_suffix(".json"))])
+    assert "Exit layers (the paper's Figure 6): not recorded" in out.read_text(encoding="utf-8")
+    chinese_report.main(common + ["--previous", str(out.with_suffix(".json")), "--add-exits", f"chnsenticorp={mine}"])
+    again = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["sections"][0]
+    assert again["exits"] == exits
+    assert [m["what"] for m in again["measured_by"]] == ["every figure", "the exit layers"]
+    # The same directory with other weights no longer gives the stored rows: refused.
+    from tiny import tiny_model
+    tiny_model(tmp_path / "tok", seed=1).save_pretrained(mine)
+    with pytest.raises(SystemExit, match="does not give the stored rows"):
+        chinese_report.main(common + ["--previous", str(out.with_suffix(".json")), "--add-exits", f"chnsenticorp={mine}"])
