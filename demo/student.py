@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastbert.distill import SUMMARY_FILE, load_student_summary
-from fastbert.distill_cli import METHOD_NAMES, REPORT_ROWS
 from fastbert.tools.seeds import mean_matrix, seed_stats
+from fastbert.training.kd import SUMMARY_FILE, load_student_summary
+from fastbert.training.student_scores import METHOD_NAMES, REPORT_ROWS
 
 from .models import ROOT
 

@@ -14,8 +14,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from fastbert.distill_cli import METHOD_NAMES
 from fastbert.tools.seeds import mean_matrix, seed_stats
+from fastbert.training.student_scores import METHOD_NAMES
 
 from .student import READINGS, Heatmap, runs_by_row
 from .student_charts import lambda_figure

@@ -162,3 +162,10 @@ def command_line(name: str, *options) -> str:
             else:
                 parts += [_text(value)] if f.metadata.get("positional") else [flag_of(f), _text(value)]
     return shlex.join(parts)
+
+
+def option(default=dataclasses.MISSING, help: str = "", **metadata) -> dataclasses.Field:
+    """A field that is an option: `lr: float = option(5e-5, "learning rate")` (no default: required)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
+    return field(default=default, metadata={"help": help, **metadata})

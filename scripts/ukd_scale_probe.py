@@ -3,7 +3,7 @@ minute of one core), from the repository root: `python -m scripts.ukd_scale_prob
 
 Prints (1) the mean L2 norm of each teacher layer's logits on SST-2 dev; (2) each student kind
 at initialisation (seed 0, before any training step): its pseudo-classifiers' logit norms and
-λ in both readings (averaged over dev, and the per-sample peak); (3) `fastbert.distill_study.
+λ in both readings (averaged over dev, and the per-sample peak); (3) `fastbert.training.distill_study.
 scale_probe`: a stand-in student equal to the teacher's last layer times a scale c (c = 1/τ for
 a temperature τ on the dot products).
 """
@@ -15,9 +15,9 @@ import torch
 
 from fastbert import FastBert
 from fastbert.data import load_dataset
-from fastbert.distill import universal_kd_loss
-from fastbert.distill_cli import DistillConfig, build_student, layer_logits, teacher_outputs
-from fastbert.distill_study import scale_probe
+from fastbert.training.kd import universal_kd_loss
+from fastbert.training.student import DistillConfig, build_student, layer_logits, teacher_outputs
+from fastbert.training.distill_study import scale_probe
 
 
 def _fmt(values) -> str:

@@ -11,7 +11,7 @@ from demo.student import find_student, from_report, read_report
 from demo.student_page import student_html
 from demo.ui import model_info
 from fastbert.cli import main
-from fastbert.distill import load_student_summary
+from fastbert.training.kd import load_student_summary
 from tiny import WORDS
 
 POS, NEG = ["good", "great", "fine", "loved", "fun"], ["bad", "awful", "boring", "hated", "dull"]

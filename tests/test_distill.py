@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from fastbert.distill import (DistillWeights, StudentSummary, distillation_loss, load_student_summary,
+from fastbert.training.kd import (DistillWeights, StudentSummary, distillation_loss, load_student_summary,
                               save_student_summary, universal_kd_loss, vanilla_kd_loss)
 
 

@@ -8,8 +8,9 @@ import torch
 from fastbert import FastBert
 from fastbert.cli import main
 from fastbert.data import TextDataset
-from fastbert.distill import DistillWeights, distillation_loss, load_student_summary
-from fastbert.distill_cli import DistillConfig, build_student, teacher_outputs, teacher_scores, train_student
+from fastbert.training.kd import DistillWeights, distillation_loss, load_student_summary
+from fastbert.training.student import DistillConfig, build_student, teacher_outputs, train_student
+from fastbert.training.student_scores import teacher_scores
 from tiny import WORDS, tiny_model
 
 POS, NEG = ["good", "great", "fine", "loved", "fun"], ["bad", "awful", "boring", "hated", "dull"]

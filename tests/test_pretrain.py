@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, BertForMaskedLM
 from fastbert.backbone import LayerwiseEncoder
 from fastbert.data import load_dataset
 from fastbert.model import FastBert
-from fastbert.pretrain import (CHECKPOINT, PretrainConfig, build_model, encode, masked_lm_loss, pretrain,
+from fastbert.training.pretrain import (CHECKPOINT, PretrainConfig, build_model, encode, masked_lm_loss, pretrain,
                                read_corpus, unigram_loss)
 from fastbert.training import TrainConfig, train
 from fastbert.vocab import VocabConfig
@@ -209,3 +209,22 @@ def test_init_continues_a_finished_backbone(pretrained, tmp_path):
             == AutoTokenizer.from_pretrained(cfg.out).get_vocab())
     with pytest.raises(ValueError, match="another --out"):
         pretrain(PretrainConfig(**{**more.to_dict(), "out": cfg.out}))
+
+
+def test_the_command_takes_its_options_and_resumes(tmp_path):
+    from fastbert.cli import main
+
+    corpus = _corpus_file(tmp_path)
+    args = ["pretrain", "--corpus", str(corpus), "--out", str(tmp_path / "bert"), "--vocab", "char",
+            "--min-frequency", "1", "--layers", "2", "--hidden", "32", "--heads", "2", "--ffn", "64",
+            "--max-length", "32", "--batch-size", "8", "--max-steps", "4", "--save-every", "2", "--quiet",
+            "--hold-out", f"{corpus}=0.25", "--threads", "1"]
+    assert main(args + ["--stop-at", "2"]) == 0
+    assert (tmp_path / "bert" / CHECKPOINT).is_file()
+    assert main(args) == 2  # a checkpoint waits: never silently starts over
+    assert main(args + ["--resume"]) == 0
+    record = json.loads((tmp_path / "bert" / "pretrain.json").read_text())
+    assert record["steps"] == 4 and record["config"]["hold_out"] == {str(corpus): 0.25}
+    assert record["config"]["layers"] == 2 and record["config"]["vocab"]["kind"] == "char"
+    assert [(s["start_step"], s["end_step"]) for s in record["segments"]] == [(0, 2), (2, 4)]
+    assert record["command"].startswith("python -m fastbert ")

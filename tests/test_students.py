@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from fastbert import FastBert
-from fastbert.students import (BiLSTMStudent, GatedCNNStudent, bert_student, count_parameters,
+from fastbert.training.students import (BiLSTMStudent, GatedCNNStudent, bert_student, count_parameters,
                                sequence_student)
 
 E, C = 16, 3

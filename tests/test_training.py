@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fastbert.data import TextDataset
-from fastbert.losses import classification_loss, joint_classification_loss, self_distillation_loss
+from fastbert.training.losses import classification_loss, joint_classification_loss, self_distillation_loss
 from fastbert.training import TrainConfig, length_grouped_batches, train
 from tiny import tiny_model
 
@@ -43,7 +43,7 @@ def _loss(model, data, stage):
     labels = torch.tensor(data.label_ids(model.config.labels))
     model.eval()
     with torch.no_grad():
-        return stage_loss(model, TrainConfig(stage=stage), ids, mask, types, labels).item()
+        return stage_loss(model, stage, {"ids": ids, "mask": mask, "types": types, "labels": labels}).item()
 
 
 @pytest.mark.parametrize("stage", ["finetune", "joint", "distill"])
@@ -111,10 +111,10 @@ def test_an_interrupted_stage_resumes_to_the_same_weights(tmp_path):
         if entry["step"] == 8:
             raise _Stop  # after step 8's update, before its resume point: step 7's is the latest
     with pytest.raises(_Stop):
-        train(resumed, TrainConfig(**cfg, checkpoint=ckpt, save_every=1), data, on_eval=stop_at_8)
+        train(resumed, TrainConfig(**cfg, resume_file=ckpt, save_every=1), data, on_eval=stop_at_8)
     assert torch.load(ckpt, weights_only=True)["step"] == 7
     fresh = tiny_model(tmp_path / "c")  # a new process: weights from the resume point only
-    log = train(fresh, TrainConfig(**cfg, checkpoint=ckpt, save_every=1), data)
+    log = train(fresh, TrainConfig(**cfg, resume_file=ckpt, save_every=1), data)
     assert [e["step"] for e in log] == list(range(1, 13))
     for (name, a), b in zip(straight.named_parameters(), fresh.parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
@@ -127,9 +127,9 @@ def test_resume_point_of_another_stage_is_refused(tmp_path):
     data = _data(32)
     ckpt = str(tmp_path / "resume.pt")
     train(tiny_model(tmp_path / "a"), TrainConfig(stage="distill", epochs=1, batch_size=16, progress=False,
-                                                  checkpoint=ckpt, save_every=1), data)
+                                                  resume_file=ckpt, save_every=1), data)
     with pytest.raises(ValueError, match="other trainable weights"):
         train(tiny_model(tmp_path / "b"), TrainConfig(stage="finetune", epochs=1, batch_size=16,
-                                                      progress=False, checkpoint=ckpt), data)
+                                                      progress=False, resume_file=ckpt), data)
     with pytest.raises(ValueError, match="save_every"):
         TrainConfig(stage="finetune", save_every=5)

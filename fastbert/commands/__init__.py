@@ -12,7 +12,7 @@ import pkgutil
 import sys
 
 FIRST = ("train", "eval", "export", "flops")  # the order `--help` lists them in; the rest follow by name
-LEGACY = ("distill_cli", "pretrain")
+LEGACY = ()  # every command has its module here now
 
 
 def _command_modules() -> list:

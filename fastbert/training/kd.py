@@ -31,9 +31,9 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from .distill_options import METHODS, SPACES
+
 VARIANTS = ("IL", "CG", "CA")
-SPACES = ("logits", "probs")  # what f is: the pseudo-classifier's logits W h, or softmax(W h)
-METHODS = ("none", "kd", "ukd-il", "ukd-cg", "ukd-ca")
 SUMMARY_FILE = "distill_summary.json"
 _TINY = 1e-12  # floor for log(p): a probability that underflowed to 0 must not give -inf
 

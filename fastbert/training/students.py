@@ -20,12 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import LayerwiseEncoder
-from .flops import MATMUL_OPS, Quadratic, count_multiply_adds
-from .model import FastBert
-from .outputs import FastBertOutput
+from ..backbone import LayerwiseEncoder
+from ..flops import MATMUL_OPS, Quadratic, count_multiply_adds
+from ..model import FastBert
+from ..outputs import FastBertOutput
+from .distill_options import STUDENT_KINDS
 
-STUDENT_KINDS = ("bert", "bilstm", "gated-cnn")
+__all__ = ["STUDENT_KINDS", "BiLSTMStudent", "GatedCNNStudent", "bert_student", "count_parameters",
+           "sequence_student"]
 
 
 def bert_student(teacher: FastBert, layers: Sequence[int], copy_classifiers: bool = True) -> FastBert:

@@ -1,7 +1,7 @@
 """`python -m fastbert distill --report`: the study behind `assets/reports/universal_kd.md`.
 
 Rows: each student kind with labels only, vanilla KD and Universal-KD in each reading of f
-(`fastbert.distill.SPACES`). The KD temperature T (per student kind) and the Universal-KD weight
+(`fastbert.training.kd.SPACES`). The KD temperature T (per student kind) and the Universal-KD weight
 gamma (per row) are chosen on a held-out slice of train at the first seed; the dev set only
 scores. The first seed's run at the chosen values is that seed's study run (it was trained
 before dev was looked at), and the other seeds follow at the chosen values, one student kind
@@ -22,8 +22,10 @@ from pathlib import Path
 
 import torch
 
-from .distill import universal_kd_loss
-from .distill_cli import _config, _load, distil_one, save_bert_student, teacher_scores
+from .distill_run import distill_config as _config
+from .distill_run import load_distillation as _load
+from .kd import universal_kd_loss
+from .student_scores import distil_one, save_bert_student, teacher_scores
 
 TUNING_ORDER = ("bilstm", "gated-cnn", "bert")  # cheapest students first: early results for all kinds
 
