@@ -88,9 +88,11 @@ def test_a_10_mb_text_does_not_stall_other_clients(server):
     assert growth_mb < 200, figures
 
 
-def test_64_clients_making_20_calls_each(server, model):
+def test_64_clients_at_once_making_6_calls_each(server, model):
+    # 6 calls each keeps all 64 clients in flight together (the point); the 20-call load, with
+    # its timings, is benchmarks/app_latency.py's (about 55 s of the suite's time when it was here).
     url, _ = server
-    clients, calls = 64, 20
+    clients, calls = 64, 6
     texts = [f"{SMALL[k % len(SMALL)]} {'good ' * (k % 4)}".strip() for k in range(clients)]
     alone = {t: p.exit_layer for t, p in zip(texts, model.predict(texts, speed=0.5, batch_size=1))}
     barrier = threading.Barrier(clients)
