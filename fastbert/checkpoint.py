@@ -63,9 +63,27 @@ def save_checkpoint(model, directory: Path, dtype: torch.dtype, base_weights: st
     if model.curve is not None:
         save_curve(model.curve, directory / model.config.calibration_curve)
     model.config.save(directory / "config.json")
-    model.tokenizer.save_pretrained(str(directory))
+    for name in TOKENIZER_FILES:
+        (directory / name).unlink(missing_ok=True)
+    written = model.tokenizer.save_pretrained(str(directory))
+    if left_out and _same_tokenizer(directory, base_weights):
+        # The backbone's own tokenizer: read from it at load time, like the left-out weights.
+        for name in written:
+            if Path(name).name in TOKENIZER_FILES:
+                Path(name).unlink(missing_ok=True)
+        spec = json.loads((directory / BASE_WEIGHTS).read_text())
+        (directory / BASE_WEIGHTS).write_text(json.dumps({**spec, "tokenizer": True}, indent=1))
     if metadata is not None:
         (directory / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def _same_tokenizer(directory: Path, source: str) -> bool:
+    """Whether the tokenizer.json just written equals the backbone's (the same tokenizer)."""
+    theirs = Path(resolve_backbone(source)) / "tokenizer.json"
+    return theirs.is_file() and json.loads(theirs.read_text()) == json.loads((directory / "tokenizer.json").read_text())
 
 
 def resolve_model_dir(directory_or_hub_id: str | Path) -> Path:
@@ -90,6 +108,7 @@ class BaseWeights:
 
     source: str  # a key of PACKAGE_BACKBONES, or a .safetensors file inside the model directory
     tensors: list[str]
+    tokenizer: bool = False  # the tokenizer is the source backbone's (an alias only)
 
 
 def _read_json(path: Path):
@@ -107,9 +126,11 @@ def _read_base_spec(directory: Path) -> BaseWeights | None:
     tensors = spec.get("tensors") if isinstance(spec, dict) else None
     if not isinstance(tensors, list) or not all(isinstance(t, str) for t in tensors):
         raise CheckpointError(f"{path}: tensors: a list of tensor names, got {tensors!r}")
-    source = spec.get("source")
+    source, tokenizer = spec.get("source"), spec.get("tokenizer", False)
+    if not isinstance(tokenizer, bool) or (tokenizer and source not in PACKAGE_BACKBONES):
+        raise CheckpointError(f"{path}: tokenizer: true only with a backbone alias as source, got {tokenizer!r}")
     if isinstance(source, str) and source in PACKAGE_BACKBONES:
-        return BaseWeights(source, tensors)
+        return BaseWeights(source, tensors, tokenizer)
     if isinstance(source, str) and source.endswith(".safetensors"):
         # resolve(): neither "../" nor a symbolic link may lead out of the directory.
         file = (directory / source).resolve()
@@ -232,9 +253,13 @@ def _check_max_length(config_path: Path, config: FastBertConfig, encoder: Layerw
 
 def load_checkpoint(cls, directory_or_hub_id: str | Path):
     directory = resolve_model_dir(directory_or_hub_id)
-    for name in ("config.json", WEIGHTS, "tokenizer.json"):
+    for name in ("config.json", WEIGHTS):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a FastBERT model directory: {name} is missing")
+    spec = _read_base_spec(directory)
+    tokenizer_dir = Path(resolve_backbone(spec.source)) if spec and spec.tokenizer else directory
+    if not (tokenizer_dir / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{directory} is not a FastBERT model directory: tokenizer.json is missing")
     config_path = directory / "config.json"
     try:
         config = FastBertConfig.load(config_path)
@@ -242,10 +267,9 @@ def load_checkpoint(cls, directory_or_hub_id: str | Path):
         raise CheckpointError(str(err)) from err
     if not config.backbone_config:
         raise CheckpointError(f"{config_path}: backbone_config is missing")
-    spec = _read_base_spec(directory)
     shapes = _safetensors_shapes(directory / WEIGHTS)
     _check_layer_count(config_path, config.backbone_config, [*shapes, *(spec.tensors if spec else [])])
-    tokenizer = _load_tokenizer(directory)
+    tokenizer = _load_tokenizer(tokenizer_dir)
     base = _base_tensors(directory, spec) if spec else {}
     with torch.device("meta"):  # shapes only: a wrong size never allocates
         skeleton = _build(cls, replace(config), tokenizer, config_path)  # a copy: __init__ edits it

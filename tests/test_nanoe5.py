@@ -197,3 +197,26 @@ def test_backbone_command(synthetic, tmp_path, capsys):
     assert (tmp_path / "hf" / "tokenizer.json").is_file() and (tmp_path / "hf" / "model.safetensors").is_file()
     assert main(["backbone", "no-such-backbone"]) == 2
     assert "multilingual-e5-small" in capsys.readouterr().err
+
+
+def test_a_model_with_the_backbones_own_tokenizer_reads_it_from_the_backbone(synthetic, tmp_path, monkeypatch):
+    from fastbert import FastBert
+    from fastbert.checkpoint import CheckpointError
+
+    monkeypatch.setenv(conv.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(conv, "package_file", lambda: synthetic.path)
+    monkeypatch.setattr(conv, "_source_record", lambda path: {"file": str(path), "converter": 1})
+    model = FastBert.from_backbone("multilingual-e5-small", ["neg", "pos"], max_length=MAX_POS)
+    model.save_pretrained(tmp_path / "m", base_weights="multilingual-e5-small")
+    spec = json.loads((tmp_path / "m" / "base_weights.json").read_text())
+    assert spec["tokenizer"] is True and not (tmp_path / "m" / "tokenizer.json").exists()
+    loaded = FastBert.from_pretrained(tmp_path / "m")
+    texts = ["你好，世界！", "hello world"]
+    assert loaded.tokenize(texts)["input_ids"] == model.tokenize(texts)["input_ids"]
+    model.save_pretrained(tmp_path / "full")  # no base weights: self-contained, tokenizer included
+    assert (tmp_path / "full" / "tokenizer.json").is_file()
+    (tmp_path / "full" / "base_weights.json").write_text(json.dumps({"source": "w.safetensors", "tensors": [],
+                                                                      "tokenizer": True}))
+    (tmp_path / "full" / "w.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="tokenizer: true only with a backbone alias"):
+        FastBert.from_pretrained(tmp_path / "full")
