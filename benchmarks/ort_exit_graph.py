@@ -27,16 +27,8 @@ import torch  # noqa: E402
 from fastbert import FastBert, get_criterion  # noqa: E402
 from fastbert.data import load_dataset  # noqa: E402
 from fastbert.inference import adaptive_forward  # noqa: E402
-from fastbert.onnx_export import export_full_graph, model_key  # noqa: E402
-from fastbert.ort_runtime import OrtOptions, cache_root, load_runner, new_session  # noqa: E402
-
-
-def full_graph_path(model) -> Path:
-    path = cache_root() / f"{model_key(model)}-full" / "model.onnx"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        export_full_graph(model, path)
-    return path
+from fastbert.ort_runtime import OrtOptions, load_runner, new_session  # noqa: E402
+from fastbert.tools.bench_ort import full_graph_file  # noqa: E402
 
 
 def run_full(session, names, chunks):
@@ -74,7 +66,7 @@ def main(argv=None) -> int:
     enc = model.tokenize(texts)
     chunks = [model.collate(enc, [i]) for i in range(len(texts))]
     speeds = [float(s) for s in args.speeds.split(",")]
-    path = full_graph_path(model)
+    path = full_graph_file(model)
     runs, refs = {}, {}
     for spinning in {"off": (False,), "on": (True,), "both": (False, True)}[args.spinning]:
         tag = "spinning on" if spinning else "spinning off"

@@ -61,16 +61,22 @@ def _layer_nodes(layer, i: int, source: str):
     return wires + list(layer.graph.node)
 
 
+def _outputs(tag: str):
+    """The two outputs of a (sub)graph: `tag`/layer_probs and `tag`/exit_layer."""
+    from onnx import TensorProto, helper
+
+    return [helper.make_tensor_value_info(f"{tag}/layer_probs", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info(f"{tag}/exit_layer", TensorProto.INT64, None)]
+
+
 def _returning(i: int, num_layers: int, tag: str):
     """A branch that returns the probabilities of layers 1..i+1 (NaN after) and exit i+1."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     pieces = [f"u{k}" for k in range(i + 1)] + ([f"nan{i}"] if i + 1 < num_layers else [])
     nodes = [helper.make_node("Concat", pieces, [f"{tag}/layer_probs"], axis=0),
              helper.make_node("Identity", [f"exit{i}"], [f"{tag}/exit_layer"])]
-    outputs = [helper.make_tensor_value_info(f"{tag}/layer_probs", TensorProto.FLOAT, None),
-               helper.make_tensor_value_info(f"{tag}/exit_layer", TensorProto.INT64, None)]
-    return nodes, outputs
+    return nodes, _outputs(tag)
 
 
 def _from_layer(layers, i: int, source: str, tag: str):
@@ -90,7 +96,7 @@ def _from_layer(layers, i: int, source: str, tag: str):
         "If", [f"cond{i}"], [f"{tag}/layer_probs", f"{tag}/exit_layer"],
         then_branch=helper.make_graph(then_nodes, f"exit_at_{i + 1}", [], then_out),
         else_branch=helper.make_graph(else_nodes, f"after_{i + 1}", [], else_out, else_weights))
-    return nodes + [branch], weights, _returning(i, len(layers), tag)[1]
+    return nodes + [branch], weights, _outputs(tag)
 
 
 def build_exit_graph(embeddings: str | Path, layer_files, manifest, num_labels: int):

@@ -33,22 +33,29 @@ class OrtContenders:
         return run
 
 
+def full_graph_file(model):
+    """(d)'s ONNX file in the export cache (`<key>-full/model.onnx`), exported there when absent."""
+    from ..onnx_export import export_full_graph, model_key
+    from ..ort_runtime import cache_root
+
+    path = cache_root() / f"{model_key(model)}-full" / "model.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_full_graph(model, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
 def build_contenders(model, threads: int, log=print, options=None) -> OrtContenders | None:
     """(d) and (e) for `model`, exported into the ONNX cache (reused when there); None, with a
     logged reason, when onnxruntime is missing or the export fails. options: `OrtOptions` (by
     default the runtime's, with `threads`)."""
     try:
-        from ..onnx_export import export_full_graph, model_key
-        from ..ort_runtime import OrtOptions, cache_root, load_runner, new_session
+        from ..ort_runtime import OrtOptions, load_runner, new_session
 
         options = options or OrtOptions(threads=threads or None)
         runner = load_runner(model, options=options)
-        path = cache_root() / f"{model_key(model)}-full" / "model.onnx"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            export_full_graph(model, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").rename(path)
-        session = new_session(path, options)
+        session = new_session(full_graph_file(model), options)
         return OrtContenders(runner, session, [i.name for i in session.get_inputs()])
     except Exception as err:  # ImportError without onnxruntime, or an export that fails
         log(f"  onnxruntime contenders skipped: {type(err).__name__}: {err}")
