@@ -56,9 +56,6 @@ def save_checkpoint(model, directory: Path, dtype: torch.dtype, base_weights: st
     tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).cpu().contiguous()
                for k, v in state.items() if k not in left_out}
     save_file(tensors, str(directory / WEIGHTS), metadata={"format": "pt"})
-    (directory / BASE_WEIGHTS).unlink(missing_ok=True)
-    if left_out:
-        (directory / BASE_WEIGHTS).write_text(json.dumps({"source": base_weights, "tensors": left_out}, indent=1))
     model.config.calibration_curve = None if model.curve is None else (model.config.calibration_curve or CURVE_FILE)
     if model.curve is not None:
         save_curve(model.curve, directory / model.config.calibration_curve)
@@ -66,13 +63,15 @@ def save_checkpoint(model, directory: Path, dtype: torch.dtype, base_weights: st
     for name in TOKENIZER_FILES:
         (directory / name).unlink(missing_ok=True)
     written = model.tokenizer.save_pretrained(str(directory))
-    if left_out and _same_tokenizer(directory, base_weights):
-        # The backbone's own tokenizer: read from it at load time, like the left-out weights.
+    shared_tokenizer = bool(left_out) and _same_tokenizer(directory, base_weights)
+    if shared_tokenizer:  # the backbone's own: read from it at load time, like the left-out weights
         for name in written:
             if Path(name).name in TOKENIZER_FILES:
                 Path(name).unlink(missing_ok=True)
-        spec = json.loads((directory / BASE_WEIGHTS).read_text())
-        (directory / BASE_WEIGHTS).write_text(json.dumps({**spec, "tokenizer": True}, indent=1))
+    (directory / BASE_WEIGHTS).unlink(missing_ok=True)
+    if left_out:
+        spec = {"source": base_weights, "tensors": left_out, **({"tokenizer": True} if shared_tokenizer else {})}
+        (directory / BASE_WEIGHTS).write_text(json.dumps(spec, indent=1))
     if metadata is not None:
         (directory / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
 
