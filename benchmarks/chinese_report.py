@@ -128,12 +128,14 @@ def _paper_model(row_name: str, baseline_layers: dict[str, int]) -> str | None:
 
 def measure_section(key: str, model_dir: str, baseline_dirs: list[str], data_root: str,
                     compare_dirs: list[str] = (), title: str | None = None,
-                    measured_by: str = "") -> SectionRecord:
-    """Measure one section: every figure it prints, as a record (no paper figures)."""
+                    measured_by: str = "", calibrated: bool = True) -> SectionRecord:
+    """Measure one section: every figure it prints, as a record (no paper figures).
+    calibrated=False: exits on the raw probabilities of a model that has temperatures (the paper's)."""
     ds = DATASETS[dataset_of(key)]
     model = FastBert.from_pretrained(model_dir)
+    calibrated = calibrated and model.config.temperatures is not None
     data = dev_data(key, data_root)
-    outputs = all_layer_outputs(model, data)
+    outputs = all_layer_outputs(model, data, calibrated=calibrated)
     loaded = sorted(((d, FastBert.from_pretrained(d)) for d in baseline_dirs), key=lambda db: db[1].num_layers)
     baselines = [Baseline(d, b.num_layers, b.metadata().get("command")) for d, b in loaded]
     rows = table_rows(model, data, outputs, [b for _, b in loaded], timing=False)
@@ -149,7 +151,7 @@ def measure_section(key: str, model_dir: str, baseline_dirs: list[str], data_roo
         commands=meta.get("commands") or ([meta["command"]] if "command" in meta else None), baselines=baselines,
         table=rows, within_1_point=best_speedup_within(model, outputs), exits=exit_figures(model, outputs),
         compared=compare_rows(list(compare_dirs), data, rows[0]["flops"]) if compare_dirs else [],
-        calibrated=model.config.temperatures is not None,
+        calibrated=calibrated,
         measured_by=[{"what": "every figure", "command": measured_by}] if measured_by else [])
 
 
@@ -257,6 +259,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="assets/reports/chinese.md")
     p.add_argument("--notes", default=None, help="a markdown file whose text goes after the tables")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-calibration", action="store_true",
+                   help="exit on the raw probabilities of models that have temperatures (the paper's exits)")
     args = p.parse_args(argv)
     if not args.model and not args.previous:
         p.error("give --model SECTION=DIR, or --previous FILE to re-render stored sections")
@@ -282,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--add-exits {key}: no such stored section; stored: {[s.key for s in kept]}")
         add_exits(rec, model_dir, args.data_root, command)
     measured = [measure_section(key, d, [b for k, b in baselines if k == key], args.data_root,
-                                [c for k, c in compares if k == key], titles.get(key), command)
+                                [c for k, c in compares if k == key], titles.get(key), command,
+                                calibrated=not args.no_calibration)
                 for key, d in _pairs(args.model, "--model")]
     sections = merge(kept, measured, key=lambda s: s.key)
     fresh = [backbone_record(p) for p in args.backbone_record]

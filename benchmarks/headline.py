@@ -13,7 +13,7 @@ from fastbert.evaluate import all_layer_outputs, sweep
 MODELS = [("assets/models/sst2-minilm", "../shared/data/sst2/dev.tsv", 0.0),
           ("assets/models/agnews-minilm", "../shared/data/ag_news/train.tsv", 0.1),
           ("assets/models/chnsenticorp-zh", "../shared/data/chnsenticorp/dev.tsv", 0.0),
-          ("assets/models/chnsenticorp-e5-12l", "../shared/data/chnsenticorp/dev.tsv", 0.0)]
+          ("assets/models/chnsenticorp-12l", "../shared/data/chnsenticorp/dev.tsv", 0.0)]
 
 
 def main() -> None:
