@@ -196,3 +196,39 @@ def render_backbone(rec: dict) -> str:
                + "; ".join(f"steps {g['start_step']}-{g['end_step']} on a schedule for {g['max_steps']} steps"
                            for g in segments) + ".\n" if len(segments) > 1 else "")
             + f"Command (the last segment): `{rec.get('command') or NOT_RECORDED}`\n")
+
+
+def _fast_row(rec: SectionRecord, speed: float) -> dict | None:
+    return next((r for r in rec.table if r["name"] == f"FastBERT speed={speed:g}"), None)
+
+
+def render_summary(sections: list[SectionRecord], paper: dict[tuple[str, str], PaperCell], layers: int = 12) -> str:
+    """One line per `layers`-deep section: the full model and FastBERT at the paper's speeds
+    (accuracy, FLOPs speedup), ours beside the paper's, the Figure 6 figures at speed 0.8, and
+    the issue's per-dataset checks (speed 0.1: >= 2x within 0.5 points; speed 0.5: >= 4x within
+    2 points; speed 0.8: >= 5x). Sections without a row for every paper speed are left out."""
+    recs = [r for r in sections if r.layers == layers and all(_fast_row(r, s) for s in PAPER_SPEEDS)]
+    if not recs:
+        return ""
+    head = " | ".join(f"speed {s:g}: ours / paper" for s in PAPER_SPEEDS)
+    lines = [f"## Summary: every dataset at {layers} layers", "",
+             "Accuracy and FLOPs speedup, ours / the paper's (Table 2). Checks: speed 0.1 at least 2x for at most 0.5 "
+             "points lost; speed 0.5 at least 4x for at most 2 points; speed 0.8 at least 5x (points against "
+             "our own full model). Exit figures at speed 0.8 (the paper's Figure 6): mean exit layer, share leaving "
+             "at layer 1.", "",
+             f"| dataset | full model: ours / paper | {head} | mean exit, at layer 1 (0.8) | checks 0.1 / 0.5 / 0.8 |",
+             "|---|---|" + "---|" * len(PAPER_SPEEDS) + "---|---|"]
+    for rec in recs:
+        full = rec.table[0]
+        cells, checks = [], []
+        for s, (need, lost) in zip(PAPER_SPEEDS, ((2.0, 0.5), (4.0, 2.0), (5.0, None))):
+            row, cell = _fast_row(rec, s), paper_cell(paper, rec.dataset, f"FastBERT (speed={s:g})")
+            cells.append(f"{_pct(row['accuracy'])} at {row['speedup']:.2f}x / {cell.accuracy:.2f}% at {cell.speedup:.2f}x")
+            drop = 100 * (full["accuracy"] - row["accuracy"])
+            checks.append("met" if row["speedup"] >= need and (lost is None or drop <= lost) else "**missed**")
+        ex = next((e for e in rec.exits or [] if e.speed == 0.8), None)
+        exits = f"{ex.mean_exit_layer:.2f}, {100 * ex.share_layer1:.1f}%" if ex else NOT_RECORDED
+        base = paper_cell(paper, rec.dataset, "BERT")
+        lines.append(f"| {rec.dataset} | {_pct(full['accuracy'])} / {base.accuracy:.2f}% | " + " | ".join(cells)
+                     + f" | {exits} | {' / '.join(checks)} |")
+    return "\n".join(lines) + "\n"

@@ -35,7 +35,7 @@ from fastbert.model import FastBert
 from fastbert.tools.report import table_rows
 
 from chinese_records import (NOT_RECORDED, PAPER_SPEEDS, Baseline, ExitFigures, PaperTableError, SectionRecord, load_paper_table,
-                             render_backbone, render_section)
+                             render_backbone, render_section, render_summary)
 
 
 @dataclass(frozen=True)
@@ -293,8 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     fresh = [backbone_record(p) for p in args.backbone_record]
     backbones = merge(old_backbones, fresh, key=lambda b: b["record"])
     parts = ["# Chinese datasets: FastBERT next to the paper's Table 2", "", INTRO, ""]
+    summary = render_summary(sections, paper)
+    parts += [summary] if summary else []
     parts += [render_backbone(b) for b in backbones] + [paper_paragraph(args.paper_table)]
-    parts += [render_section(s, paper) for s in sections]
+    # The paper's depth first, then shallower models (the 4-layer backbone pre-trained here).
+    parts += [render_section(s, paper) for s in sorted(sections, key=lambda s: -s.layers)]
     if args.notes:
         parts += [Path(args.notes).read_text(encoding="utf-8")]
     parts += regenerate_text(command, sections, backbones, set(args.backbone_record), args.previous)

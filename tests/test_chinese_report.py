@@ -115,3 +115,37 @@ def test_add_exits_needs_the_stored_rows(tmp_path, data_root, model):
     tiny_model(tmp_path / "tok", seed=1).save_pretrained(mine)
     with pytest.raises(SystemExit, match="does not give the stored rows"):
         chinese_report.main(common + ["--previous", str(out.with_suffix(".json")), "--add-exits", f"chnsenticorp={mine}"])
+
+
+def _record(key, dataset, layers, full, fast):
+    """A stored section with a full-model row and FastBERT rows {speed: (accuracy, speedup)}."""
+    from chinese_records import ExitFigures
+
+    table = [{"name": f"Full model ({layers} layers, teacher only)", "accuracy": full, "flops": 1e9, "speedup": 1.0,
+              "paper_model": "BERT"}]
+    table += [{"name": f"FastBERT speed={s:g}", "accuracy": a, "flops": 1e9 / x, "speedup": x,
+               "paper_model": f"FastBERT (speed={s:g})"} for s, (a, x) in fast.items()]
+    return SectionRecord(key=key, dataset=dataset, title=dataset, dev_rows=10, model="m", layers=layers,
+                         backbone="b", train_path=None, train_rows=None, train_note="", commands=None, baselines=[],
+                         table=table, within_1_point={"speed": None}, calibrated=False,
+                         exits=[ExitFigures(0.8, 1.85, 0.785, [])])
+
+
+def test_summary_has_one_line_per_12_layer_dataset_with_the_papers_cells_and_checks(tmp_path):
+    from chinese_records import render_summary
+
+    cells = write_paper_table(tmp_path / "t2.tsv")
+    paper = load_paper_table(tmp_path / "t2.tsv")
+    good = _record("lcqmc-12l", "LCQMC", 12, 0.90, {0.1: (0.897, 2.1), 0.5: (0.885, 4.2), 0.8: (0.85, 5.5)})
+    bad = _record("weibo-12l", "Weibo", 12, 0.90, {0.1: (0.89, 2.5), 0.5: (0.87, 4.5), 0.8: (0.80, 4.9)})
+    shallow = _record("chnsenticorp", "ChnSentiCorp", 4, 0.86, {0.1: (0.86, 1.0), 0.5: (0.86, 2.0), 0.8: (0.85, 3.0)})
+    text = render_summary([shallow, good, bad], paper)
+    lines = [line for line in text.splitlines() if line.startswith("| LCQMC") or line.startswith("| Weibo")]
+    assert len(lines) == 2 and "ChnSentiCorp" not in text  # the 4-layer section is not summarised
+    assert lines[0].endswith("| met / met / met |")
+    # 1 point lost at speed 0.1 (> 0.5), 3 at speed 0.5 (> 2), 4.9x at speed 0.8 (< 5x)
+    assert lines[1].endswith("| **missed** / **missed** / **missed** |")
+    acc, sp = cells[("LCQMC", "FastBERT (speed=0.5)")]
+    assert f"88.50% at 4.20x / {acc:.2f}% at {sp:.2f}x" in lines[0]
+    assert f"/ {cells[('Weibo', 'BERT')][0]:.2f}%" in lines[1] and "1.85, 78.5%" in lines[1]
+    assert render_summary([shallow], paper) == ""
