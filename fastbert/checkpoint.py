@@ -20,6 +20,7 @@ import torch
 from .backbone import PACKAGE_BACKBONES, LayerwiseEncoder, resolve_backbone
 from .calibration import CURVE_FILE, CurveError, load_curve, save_curve
 from .config import FastBertConfig
+from . import int8_storage
 
 WEIGHTS = "model.safetensors"
 BASE_WEIGHTS = "base_weights.json"
@@ -53,8 +54,12 @@ def save_checkpoint(model, directory: Path, dtype: torch.dtype, base_weights: st
         base = _base_state(base_weights)
         left_out = sorted(k for k, v in state.items()
                           if k in base and base[k].shape == v.shape and torch.equal(base[k], v.cpu()))
-    tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).cpu().contiguous()
-               for k, v in state.items() if k not in left_out}
+    kept = {k: v for k, v in state.items() if k not in left_out}
+    if dtype == torch.int8:  # the layers' weight matrices as int8 + row scales, the rest float16
+        tensors = int8_storage.storage_tensors(kept)
+    else:
+        tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).cpu().contiguous()
+                   for k, v in kept.items()}
     save_file(tensors, str(directory / WEIGHTS), metadata={"format": "pt"})
     model.config.calibration_curve = None if model.curve is None else (model.config.calibration_curve or CURVE_FILE)
     if model.curve is not None:
@@ -146,7 +151,7 @@ def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return int8_storage.storage_shapes({k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
 
@@ -156,9 +161,13 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
+    try:
+        return int8_storage.dequantize(tensors)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from err
 
 
 def _base_tensors(directory: Path, spec: BaseWeights) -> dict[str, torch.Tensor]:

@@ -1,0 +1,60 @@
+"""int8 storage (save_pretrained(dtype=torch.int8)): the layers' weight matrices as int8 with a
+scale per row, everything else float16; loading gives float32 weights within half a step of
+the originals, and a file whose scales and matrices do not pair up is refused by name."""
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from fastbert.checkpoint import CheckpointError
+from fastbert.int8_storage import SCALE_SUFFIX, dequantize, quantize
+from fastbert.model import FastBert
+
+
+def test_quantize_is_round_to_nearest_per_row():
+    """Against the formula, and against torch's own per-channel quantizer where it still exists."""
+    w = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+    w[3] = 0.0
+    stored = quantize("m", w)
+    q, scale = stored["m"], stored["m" + SCALE_SUFFIX]
+    assert q.dtype == torch.int8 and scale.shape == (5,)
+    expected_scale = torch.where(w.abs().amax(1) > 0, w.abs().amax(1) / 127, torch.ones(5))
+    assert torch.allclose(scale, expected_scale)
+    assert torch.equal(q, torch.round(w / expected_scale[:, None]).clamp(-127, 127).to(torch.int8))
+    if hasattr(torch, "quantize_per_channel"):
+        ref = torch.quantize_per_channel(w, expected_scale.double(), torch.zeros(5, dtype=torch.long), 0, torch.qint8)
+        assert torch.equal(q, ref.int_repr())
+    back = dequantize(stored)["m"]
+    assert (back - w).abs().max() <= scale.max() / 2 + 1e-7
+    assert torch.equal(back[3], torch.zeros(7))
+
+
+def test_int8_checkpoint_round_trip(model, texts, tmp_path):
+    model.save_pretrained(tmp_path / "q", dtype=torch.int8)
+    stored = load_file(str(tmp_path / "q" / "model.safetensors"))
+    matrices = [k for k, v in stored.items() if v.dtype == torch.int8]
+    assert matrices and all(k.startswith("encoder.") and ".layer." in k for k in matrices)
+    assert all(v.dtype in (torch.int8, torch.float16, torch.float32) or not v.is_floating_point()
+               for v in stored.values())
+    loaded = FastBert.from_pretrained(tmp_path / "q")
+    before, after = model.state_dict(), loaded.state_dict()
+    for k in matrices:
+        step = stored[k + SCALE_SUFFIX].max()
+        assert (after[k] - before[k]).abs().max() <= step / 2 + 1e-6, k
+    a, b = model.predict(texts, speed=0.0), loaded.predict(texts, speed=0.0)
+    assert max(abs(x - y) for p, r in zip(a, b) for x, y in zip(p.probs, r.probs)) < 0.02
+
+
+def test_unpaired_scale_is_refused_by_name(model, tmp_path):
+    model.save_pretrained(tmp_path / "q", dtype=torch.int8)
+    path = tmp_path / "q" / "model.safetensors"
+    stored = load_file(str(path))
+    name = next(k for k in stored if k.endswith(SCALE_SUFFIX))
+    matrix = name[: -len(SCALE_SUFFIX)]
+    with pytest.raises(ValueError, match="int8_scale: no int8 matrix"):
+        dequantize({k: v for k, v in stored.items() if k != matrix})
+    with pytest.raises(ValueError, match="without a .int8_scale"):
+        dequantize({k: v for k, v in stored.items() if k != name})
+    del stored[matrix]
+    save_file(stored, str(path))
+    with pytest.raises(CheckpointError, match=f"missing: {matrix}"):
+        FastBert.from_pretrained(tmp_path / "q")
