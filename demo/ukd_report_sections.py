@@ -66,7 +66,8 @@ def tuning_section(report: dict) -> list[str]:
     seed0 = (report.get("seeds") or [0])[0]
     lines = [f"Seed {seed0}, accuracy (%) on the {report.get('settings', {}).get('val_size', '?')} held-out train "
              "rows for each grid value; **bold** = chosen (best; the first on ties). Universal-KD rows use their "
-             "student's chosen T; a tuned-τ row (key ending /tau) uses its plain row's chosen γ.", "",
+             "student's chosen T; a tuned-τ row (key ending /tau) uses its plain row's chosen γ, and beside each τ is that "
+             "run's largest dev λ (a diagnostic, not used for the choice).", "",
              "| row | grid | held-out accuracy (%) |", "|---|---|---|"]
     chosen = report.get("chosen", {})
     rows: dict = {}
@@ -74,10 +75,12 @@ def tuning_section(report: dict) -> list[str]:
         if r["seed"] != seed0 or r.get("val_accuracy") is None:
             continue
         for key, name, v in _grid_points(r, report):
-            rows.setdefault(key, (name, {}))[1][v] = 100 * r["val_accuracy"]
+            lam = max((x for row in r.get("lambdas") or [] for x in row), default=None)
+            rows.setdefault(key, (name, {}))[1][v] = (100 * r["val_accuracy"], lam if name == "τ" else None)
     for key, (name, vals) in rows.items():
         pick = chosen.get(key, {}).get({"γ": "gamma", "T": "temperature", "τ": "tau"}[name])
         cells = [(f"**{name}={v:.3g}: {a:.2f}**" if v == pick else f"{name}={v:.3g}: {a:.2f}")
-                 for v, a in sorted(vals.items(), reverse=name == "τ")]
+                 + ("" if lam is None else f" (largest λ on dev {lam:.3f})")
+                 for v, (a, lam) in sorted(vals.items(), reverse=name == "τ")]
         lines.append(f"| {key} | {name} | {', '.join(cells)}{'' if pick is not None else ' (grid unfinished)'} |")
     return lines + [""]
