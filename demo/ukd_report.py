@@ -162,7 +162,8 @@ def heatmaps(groups: dict, space: str, n_teacher: int) -> list[Heatmap]:
 
 def lambda_section(groups: dict, out_md: Path, n_teacher: int, png: bool) -> list[str]:
     lines = []
-    for space in dict.fromkeys(k[2] for k in groups if k[1].startswith("ukd-")):  # in the rows' order
+    spaces = {k[2] for k in groups if k[1].startswith("ukd-")}
+    for space in sorted(spaces, key=lambda sp: (sp.partition(",")[0] != "logits", sp)):  # logits, its τs, probs
         hs = heatmaps(groups, space, n_teacher)
         if not hs:
             continue
@@ -176,7 +177,7 @@ def lambda_section(groups: dict, out_md: Path, n_teacher: int, png: bool) -> lis
         lines += [f"### {space} reading ({reading_text(space)})", "",
                   f"![λ, {space} reading]({stem.name}.png) (interactive: [{stem.name}.html]({stem.name}.html))", "",
                   f"Largest averaged λ: {best[0]:.3f} ({best[1]}, {best[2]} on {best[3]}); uniform is "
-                  f"1/{n_teacher} = {1 / n_teacher:.3f}. Target (logits reading): some student layer puts ≥ 0.4 "
+                  f"1/{n_teacher} = {1 / n_teacher:.3f}. Target ({space} reading): some student layer puts ≥ 0.4 "
                   f"on one teacher layer: " + ("met." if best[0] >= 0.4 else "not met.") if space.startswith("logits") else
                   f"Largest averaged λ: {best[0]:.3f} ({best[1]}, {best[2]} on {best[3]}); the cap of this "
                   f"reading is e/(e+{n_teacher - 1}) = {math.e / (math.e + n_teacher - 1):.3f}.", ""]
