@@ -248,7 +248,9 @@ def _header(report: dict, groups: dict, n_teacher: int) -> list[str]:
         f"{report.get('seeds')} (a seed sets initialisation, batch order and dropout; the data are the same).",
         "",
         f"**Status: {done} of {planned} planned runs finished.**"
-        + (" Missing (not run yet, no number is shown for them): " + "; ".join(missing) + "." if missing else ""),
+        + (" Missing (not run yet, no number is shown for them): " + "; ".join(missing) + "." if missing else "")
+        + "".join(f" `{key}` chose τ = 1 on the held-out rows: it is its plain logits row (counted for both)."
+                  for key, c in report.get("chosen", {}).items() if key.endswith("/tau") and c.get("tau") == 1.0),
         "",
         "The earlier study (probabilities reading only, γ = 1 and T = 2 untuned, 3 seeds) is in git: "
         "`git show ee6bdc1:assets/reports/universal_kd.md`.",
