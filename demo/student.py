@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastbert.tools.seeds import mean_matrix, seed_stats
+from fastbert.training.distill_options import reading_label
 from fastbert.training.kd import SUMMARY_FILE, load_student_summary
 from fastbert.training.student_scores import METHOD_NAMES, REPORT_ROWS
 
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 DEFAULT_REPORT = ROOT / "assets" / "reports" / "universal_kd_runs.json"
 READINGS = {"logits": "f = the pseudo-classifiers' logits W h, as the paper's Sim_Univ is written",
             "probs": "f = the pseudo-classifiers' probabilities softmax(W h)"}
+
+
+def reading_text(label: str) -> str:
+    """What a reading label ('logits', 'logits, τ=0.333', 'probs') means, in words."""
+    space, _, tau = label.partition(", ")
+    return READINGS.get(space, space) + (f", λ = softmax over the dot products divided by {tau}" if tau else "")
 
 
 @dataclass
@@ -106,11 +113,12 @@ SPACE_ORDER = ("logits", "probs")
 
 def run_space(run: dict) -> str:
     """The Universal-KD reading a run was trained in ("" for labels only and vanilla KD, whose
-    training has none); runs saved before the logits reading existed used probabilities."""
+    training has none), with its λ temperature when not 1 ('logits, τ=0.333'); runs saved before
+    the logits reading existed used probabilities, and runs without a τ used 1."""
     if not str(run.get("method", "")).startswith("ukd-"):
         return ""
     space = run.get("space", "probs")
-    return space if isinstance(space, str) else "probs"
+    return reading_label(space if isinstance(space, str) else "probs", _num(run, "tau"))
 
 
 def runs_by_row(report: dict) -> dict[tuple[str, str, str], list[dict]]:
@@ -123,9 +131,10 @@ def runs_by_row(report: dict) -> dict[tuple[str, str, str], list[dict]]:
             groups.setdefault((run["student"], run["method"], run_space(run)), []).append(run)
     order = {row: k for k, row in enumerate(REPORT_ROWS)}
 
-    def rank(key):
-        space = SPACE_ORDER.index(key[2]) if key[2] in SPACE_ORDER else len(SPACE_ORDER)
-        return order.get(key[:2], len(order)), space
+    def rank(key):  # logits, its τ rows (by label), then probs
+        base = key[2].partition(",")[0]
+        space = SPACE_ORDER.index(base) if base in SPACE_ORDER else len(SPACE_ORDER)
+        return order.get(key[:2], len(order)), space, key[2] != base, key[2]
 
     return dict(sorted(groups.items(), key=lambda kv: rank(kv[0])))
 
@@ -223,16 +232,17 @@ def from_student_dir(directory: str | Path, name: str | None = None, report: dic
     comparison = teacher_extra + [Row(label, _exit_setting(e), _num(e, "accuracy"), _num(e, "flops_per_sample"),
                                       s.params) for e in s.early_exit if _num(e, "accuracy") is not None]
     heatmaps = []
+    reading = reading_label(s.space, s.tau)
     lam = _matrix(s.lambdas)
     if lam is not None:
-        heatmaps.append(Heatmap(f"{s.student} / {method_name(s.method)} (this student, {s.space} reading, dev)", lam,
+        heatmaps.append(Heatmap(f"{s.student} / {method_name(s.method)} (this student, {reading} reading, dev)", lam,
                                 s.student_layers if len(s.student_layers) == len(lam) else
                                 [f"S{j + 1}" for j in range(len(lam))],
                                 s.teacher_layers if len(s.teacher_layers) == len(lam[0]) else
                                 [f"T{i + 1}" for i in range(len(lam[0]))]))
     if report and s.method.startswith("ukd-"):  # the report's rows in the same reading beside it
-        heatmaps += report_heatmaps(report, s.teacher_layers, s.space)
-    notes = s.notes + (f" · λ: the {s.space} reading of Universal-KD ({READINGS.get(s.space, s.space)})"
+        heatmaps += report_heatmaps(report, s.teacher_layers, reading)
+    notes = s.notes + (f" · λ: the {reading} reading of Universal-KD ({reading_text(reading)})"
                        if s.method.startswith("ukd-") else "")
     return StudentView(str(directory), method_name(s.method),
                        f"{_student_kind(s.student)} student, {depth} layers: {', '.join(s.student_layers)}",
@@ -256,7 +266,7 @@ def from_report(report: dict, source: str = "") -> StudentView | None:
     layers = report["teacher_dev"].get("layer_accuracy") if full else None
     tnames = [f"T{i + 1}" for i in range(len(layers))] if isinstance(layers, list) else None
     runs = ", ".join(f"{len(r)} " + "/".join(x for x in key if x) for key, r in groups.items())
-    reading = f" · λ: the {space} reading of Universal-KD ({READINGS.get(space, space)})" if space else ""
+    reading = f" · λ: the {space} reading of Universal-KD ({reading_text(space)})" if space else ""
     return StudentView(source, method_name(method, space),
                        f"{_student_kind(kind)} student" + (f", {depth} layers" if depth else ""), teacher,
                        str(report.get("data", "")), student, full, teacher_extra, report_rows(report),

@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from fastbert.tools.seeds import mean_matrix, seed_stats
+from fastbert.training.distill_options import reading_label
 from fastbert.training.student_scores import METHOD_NAMES
 
-from .student import READINGS, Heatmap, runs_by_row
+from .student import Heatmap, reading_text, runs_by_row
+from .ukd_report_sections import scale_section, tuning_section
 from .student_charts import lambda_figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,18 +74,31 @@ def _row_label(key: tuple[str, str, str]) -> str:
     return f"{kind} / {METHOD_NAMES[method]}" + (f" ({space})" if space else "")
 
 
-def missing_runs(report: dict, groups: dict) -> list[str]:
-    """'row: seeds …' for every planned row and seed that has no study run yet."""
-    out = []
+def group_of(key: str, chosen: dict) -> tuple[str, str, str]:
+    """The runs group of a planned row key: 'bert/ukd-il/logits/tau' -> ('bert', 'ukd-il',
+    'logits, τ=0.333') at its chosen τ ('logits, τ tuned' while untuned; a τ of 1 is the plain row)."""
+    parts = key.split("/") + ["", ""]
+    space = parts[2]
+    if parts[3] == "tau":
+        tau = chosen.get(key, {}).get("tau")
+        space = reading_label(space, tau) if tau is not None else f"{space}, τ tuned"
+    return parts[0], parts[1], space
+
+
+def missing_runs(report: dict, groups: dict) -> tuple[list[str], int]:
+    """'row: seeds …' for every planned row and seed that has no study run yet, and the number of
+    planned (row, seed) pairs that have one."""
+    out, done = [], 0
+    chosen = report.get("chosen", {})
     for key in report.get("rows", []):
-        parts = key.split("/")
-        k = (parts[0], parts[1], parts[2] if len(parts) > 2 else "")
+        k = group_of(key, chosen)
         have = {r["seed"] for r in groups.get(k, [])}
         lack = [s for s in report.get("seeds", []) if s not in have]
+        done += len(report.get("seeds", [])) - len(lack)
         if lack:
             out.append(f"{_row_label(k)}: seed{'s' if len(lack) > 1 else ''} {', '.join(map(str, lack))}"
-                       + ("" if key in report.get("chosen", {}) or parts[1] == "none" else " (not tuned yet)"))
-    return out
+                       + ("" if key in chosen or k[1] == "none" else " (not tuned yet)"))
+    return out, done
 
 
 def main_table(report: dict, groups: dict, paper: dict) -> list[str]:
@@ -114,6 +129,9 @@ def comparisons(groups: dict) -> list[str]:
             pairs.append(("vanilla KD", groups[(kind, "kd", "")]))
         if method != "none" and (kind, "none", "") in groups:
             pairs.append(("labels only", groups[(kind, "none", "")]))
+        plain = (kind, method, space.partition(",")[0])
+        if plain != (kind, method, space) and plain in groups:
+            pairs.append((f"{METHOD_NAMES[method]} ({plain[2]})", groups[plain]))
         for name, base in pairs:
             p = paired(runs, base)
             if p is None:
@@ -144,22 +162,23 @@ def heatmaps(groups: dict, space: str, n_teacher: int) -> list[Heatmap]:
 
 def lambda_section(groups: dict, out_md: Path, n_teacher: int, png: bool) -> list[str]:
     lines = []
-    for space in ("logits", "probs"):
+    spaces = {k[2] for k in groups if k[1].startswith("ukd-")}
+    for space in sorted(spaces, key=lambda sp: (sp.partition(",")[0] != "logits", sp)):  # logits, its τs, probs
         hs = heatmaps(groups, space, n_teacher)
         if not hs:
             continue
-        stem = out_md.with_name(f"{out_md.stem}_lambda_{space}")
+        stem = out_md.with_name(f"{out_md.stem}_lambda_{space.replace(', τ=', '_tau').replace(' ', '_')}")
         fig = lambda_figure(hs, f"Universal-KD attention λ, {space} reading (dev set, mean over seeds)")
-        fig.write_html(str(stem.with_suffix(".html")), include_plotlyjs="cdn")
+        fig.write_html(f"{stem}.html", include_plotlyjs="cdn")  # not with_suffix: 'tau0.333' has a dot
         if png:  # kaleido drives a headless Chromium: seconds, so tests skip it
-            fig.write_image(str(stem.with_suffix(".png")), width=900, scale=1)
+            fig.write_image(f"{stem}.png", width=900, scale=1)
         best = max(((v, h.title, h.student_layers[j], h.teacher_layers[i]) for h in hs
                     for j, row in enumerate(h.lambdas) for i, v in enumerate(row)))
-        lines += [f"### {space} reading ({READINGS[space]})", "",
+        lines += [f"### {space} reading ({reading_text(space)})", "",
                   f"![λ, {space} reading]({stem.name}.png) (interactive: [{stem.name}.html]({stem.name}.html))", "",
                   f"Largest averaged λ: {best[0]:.3f} ({best[1]}, {best[2]} on {best[3]}); uniform is "
-                  f"1/{n_teacher} = {1 / n_teacher:.3f}. Target (logits reading): some student layer puts ≥ 0.4 "
-                  f"on one teacher layer: " + ("met." if best[0] >= 0.4 else "not met.") if space == "logits" else
+                  f"1/{n_teacher} = {1 / n_teacher:.3f}. Target ({space} reading): some student layer puts ≥ 0.4 "
+                  f"on one teacher layer: " + ("met." if best[0] >= 0.4 else "not met.") if space.startswith("logits") else
                   f"Largest averaged λ: {best[0]:.3f} ({best[1]}, {best[2]} on {best[3]}); the cap of this "
                   f"reading is e/(e+{n_teacher - 1}) = {math.e / (math.e + n_teacher - 1):.3f}.", ""]
         for h in hs:
@@ -167,62 +186,6 @@ def lambda_section(groups: dict, out_md: Path, n_teacher: int, png: bool) -> lis
                 lines.append(f"- {h.title}, {name}: " + " ".join(f"{v:.3f}" for v in row))
         lines.append("")
     return lines
-
-
-def scale_section(report: dict, groups: dict) -> list[str]:
-    """How large the logits are (the dot products behind λ scale with them) and how sharply each
-    sample's λ picks a teacher layer."""
-    t = report.get("teacher_dev", {}).get("logit_norm")
-    lines = ["Mean L2 norm of the pseudo-classifiers' logit vectors on dev (the dot products f_i^t · f_j^s "
-             "grow with the product of the two norms), and the per-sample peak of λ (the mean over dev sentences "
-             "of max_i λ_ij: the batch-averaged λ above can be flat while each sentence picks one layer).", ""]
-    if t:
-        lines += [f"- teacher, layers 1..{len(t)}: " + " / ".join(f"{v:.2f}" for v in t), ""]
-    lines += ["| row | f read as | student logit norm per layer | per-sample peak of λ per layer |", "|---|---|---|---|"]
-    for (kind, method, space), runs in groups.items():
-        norms = [r["logit_norm"] for r in runs if r.get("logit_norm")]
-        peaks = [r["lambda_peak"] for r in runs if r.get("lambda_peak")]
-        if not norms:
-            continue
-        mean = [statistics.fmean(c) for c in zip(*norms)]
-        peak = [statistics.fmean(c) for c in zip(*peaks)] if peaks else []
-        lines.append(f"| {kind} / {METHOD_NAMES[method]} | {runs[0].get('space', 'probs')} | "
-                     + " / ".join(f"{v:.2f}" for v in mean) + " | " + " / ".join(f"{v:.3f}" for v in peak) + " |")
-    lines += ["", "(λ and its peak are measured in the row's reading; labels-only and vanilla-KD rows in the "
-                  "logits reading, as a diagnostic.)", ""]
-    probe = report.get("scale_probe")
-    if probe:
-        lines += ["No training, only the formula on the teacher's dev logits: a stand-in student whose logits are "
-                  "the teacher's last layer times a scale c (it agrees with the teacher; only its scale changes). "
-                  "A temperature τ on the dot products is the same as c = 1/τ.", "",
-                  "| scale c | student logit norm | λ over teacher layers 1..N (dev mean) | per-sample peak of λ |",
-                  "|---|---|---|---|"]
-        lines += [f"| {p['scale']:g} | {p['student_logit_norm']:.2f} | " + " / ".join(f"{v:.3f}" for v in p["lambda"])
-                  + f" | {p['peak']:.3f} |" for p in probe]
-        lines.append("")
-    return lines
-
-
-def tuning_section(report: dict) -> list[str]:
-    runs = report.get("runs", []) + report.get("tuning", [])
-    seed0 = (report.get("seeds") or [0])[0]
-    lines = [f"Seed {seed0}, accuracy (%) on the {report.get('settings', {}).get('val_size', '?')} held-out train "
-             "rows for each grid value; **bold** = chosen (best; the first on ties). Universal-KD rows use their "
-             "student's chosen T.", "", "| row | grid | held-out accuracy (%) |", "|---|---|---|"]
-    chosen = report.get("chosen", {})
-    rows: dict = {}
-    for r in runs:
-        if r["seed"] != seed0 or r["method"] == "none" or r.get("val_accuracy") is None:
-            continue
-        ukd = r["method"].startswith("ukd-")
-        key = "/".join([r["student"], r["method"]] + ([r.get("space", "probs")] if ukd else []))
-        name, v = ("γ", r["gamma"]) if ukd else ("T", r["temperature"])
-        rows.setdefault(key, (name, {}))[1][v] = 100 * r["val_accuracy"]
-    for key, (name, vals) in rows.items():
-        pick = chosen.get(key, {}).get("gamma" if name == "γ" else "temperature")
-        cells = [(f"**{name}={v:g}: {a:.2f}**" if v == pick else f"{name}={v:g}: {a:.2f}") for v, a in sorted(vals.items())]
-        lines.append(f"| {key} | {name} | {', '.join(cells)}{'' if pick is not None else ' (grid unfinished)'} |")
-    return lines + [""]
 
 
 def kept_notes(path: Path) -> list[str]:
@@ -259,8 +222,8 @@ def cost_lines(report: dict, groups: dict) -> list[str]:
 def _header(report: dict, groups: dict, n_teacher: int) -> list[str]:
     """Title, the two readings, the budget, the tuning protocol and the status (missing runs)."""
     planned = len(report.get("rows", [])) * len(report.get("seeds", []))
-    done = sum(len(r) for r in groups.values())
-    missing = missing_runs(report, groups)
+    missing, done = missing_runs(report, groups)
+    taus = report.get("grids", {}).get("tau")
     s = report.get("settings", {})
     return [
         "# Universal-KD vs vanilla KD on SST-2 (dev), both readings of f",
@@ -277,11 +240,17 @@ def _header(report: dict, groups: dict, n_teacher: int) -> list[str]:
         f"epoch, not the paper's full data and epochs. Batch size {s.get('batch_size')}, α={s.get('alpha')}, "
         f"β={s.get('beta')}. T (per student, from vanilla KD) and γ (per row) were chosen on the held-out train "
         f"rows at seed {(report.get('seeds') or [0])[0]}, grids T ∈ {report.get('grids', {}).get('temperature')}, "
-        f"γ ∈ {report.get('grids', {}).get('gamma')}; the dev set was not used for any choice. Seeds "
+        f"γ ∈ {report.get('grids', {}).get('gamma')}"
+        + (f"; rows marked τ (f read as 'logits, τ=…') are the logits reading with λ = softmax_i(f_i^t · f_j^s / τ), "
+           f"τ chosen the same way from {{{', '.join(f'{t:.3g}' for t in taus)}}} at the plain row's T and γ (τ = 1 is "
+           "the paper's formula)" if taus else "")
+        + f"; the dev set was not used for any choice. Seeds "
         f"{report.get('seeds')} (a seed sets initialisation, batch order and dropout; the data are the same).",
         "",
         f"**Status: {done} of {planned} planned runs finished.**"
-        + (" Missing (not run yet, no number is shown for them): " + "; ".join(missing) + "." if missing else ""),
+        + (" Missing (not run yet, no number is shown for them): " + "; ".join(missing) + "." if missing else "")
+        + "".join(f" `{key}` chose τ = 1 on the held-out rows: it is its plain logits row (counted for both)."
+                  for key, c in report.get("chosen", {}).items() if key.endswith("/tau") and c.get("tau") == 1.0),
         "",
         "The earlier study (probabilities reading only, γ = 1 and T = 2 untuned, 3 seeds) is in git: "
         "`git show ee6bdc1:assets/reports/universal_kd.md`.",

@@ -5,7 +5,7 @@ Prints (1) the mean L2 norm of each teacher layer's logits on SST-2 dev; (2) eac
 at initialisation (seed 0, before any training step): its pseudo-classifiers' logit norms and
 λ in both readings (averaged over dev, and the per-sample peak); (3) `fastbert.training.distill_study.
 scale_probe`: a stand-in student equal to the teacher's last layer times a scale c (c = 1/τ for
-a temperature τ on the dot products).
+a temperature τ on the dot products); (4) that stand-in at c = 1 with λ's temperature τ = 1, 1/3, 1/5.
 """
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def main() -> int:
     print("\nstand-in student = teacher's last layer x c (c = 1/τ):")
     for r in scale_probe(dev.logits):
         print(f"  c={r['scale']:<5g} norm {r['student_logit_norm']:.2f}  λ {_fmt(r['lambda'])}  peak {r['peak']:.3f}")
+    print("\nthe same stand-in at c = 1 with λ's temperature τ (fastbert.training.kd, tau=...): should match c = 1/τ")
+    same = dev.logits[-1:].repeat(2, 1, 1)
+    for tau in (1.0, 1 / 3, 1 / 5):
+        u = universal_kd_loss(dev.logits, same, "CG", "logits", return_lambda=True, tau=tau)
+        print(f"  τ={tau:<5.3g} λ {_fmt(u.lambdas[-1])}  largest {u.lambdas[-1].max():.3f}  peak {u.peak[-1]:.3f}")
     return 0
 
 

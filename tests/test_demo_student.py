@@ -217,3 +217,34 @@ def test_read_report_and_from_report_tolerate_missing_parts(tmp_path):
     view = from_report({"runs": [_run("bert", "ukd-il", 0, 0.8, LAM_A)]})  # no teacher, no data
     assert view.teacher_row is None and view.student.accuracy == 0.8 and view.student.accuracy_std is None
     assert student_html(view)
+
+
+def test_a_tuned_tau_row_is_its_own_reading_beside_the_logits_row(tmp_path):
+    """Runs with a λ temperature τ ≠ 1 form their own row ('logits, τ=0.333') after the plain logits
+    row; the tab's λ is always the reading its student used: τ = 1 for the report's IL row, the
+    summary's τ for a student directory."""
+    from demo.student import from_student_dir
+    from fastbert.training.kd import StudentSummary, save_student_summary
+
+    tau = {"space": "logits", "tau": 1 / 3}
+    runs = [_run("bert", "ukd-il", 0, 0.70, LAM_B, space="probs"),
+            _run("bert", "ukd-il", 0, 0.80, LAM_A, **tau), _run("bert", "ukd-il", 1, 0.82, LAM_A, **tau),
+            _run("bert", "ukd-il", 0, 0.78, LAM_B, space="logits", tau=1.0),
+            _run("bert", "ukd-il", 1, 0.76, LAM_B, space="logits")]  # no tau: written before it, tau = 1
+    path = _report(tmp_path, runs)
+    view = find_student({}, path)
+    assert [r.setting for r in view.report] == ["Universal-KD IL (logits)", "Universal-KD IL (logits, τ=0.333)",
+                                                "Universal-KD IL (probs)"]
+    assert view.method == "Universal-KD IL (logits)" and view.student.accuracy == pytest.approx(0.77)
+    (heat,) = view.heatmaps
+    assert sum(heat.lambdas, []) == pytest.approx(sum(LAM_B, [])) and "τ" not in heat.title
+    summary = StudentSummary(student="bert", method="ukd-il", student_layers=["S1", "S2"], teacher="t",
+                             teacher_layers=["T1", "T2", "T3"], data="d", accuracy=0.8, flops_per_sample=1e6,
+                             params=10, teacher_accuracy=0.9, teacher_flops_per_sample=3e6, teacher_params=30,
+                             lambdas=LAM_A, space="logits", tau=1 / 3)
+    save_student_summary(tmp_path / "s", summary)
+    view = from_student_dir(tmp_path / "s", report=read_report(path))
+    own, row = view.heatmaps
+    assert "logits, τ=0.333 reading" in own.title and "logits, τ=0.333 reading" in row.title
+    assert sum(row.lambdas, []) == pytest.approx(sum(LAM_A, [])) and "divided by τ=0.333" in view.notes
+    assert "logits, τ=0.333" in student_html(view)

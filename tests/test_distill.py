@@ -25,16 +25,16 @@ def _softmax(v):
     return [math.exp(x) / z for x in v]
 
 
-def _by_hand(teacher, student, space):
+def _by_hand(teacher, student, space, tau=1.0):
     """l(j) for every student layer j and sample b, and lambda[b][j][i], with plain floats.
     space="logits": f are logits, F^t(j) mixes logits, l(j) = KL(softmax F^t(j) || softmax f_j^s);
-    space="probs": f are probabilities, l(j) = KL(F^t(j) || f_j^s)."""
+    space="probs": f are probabilities, l(j) = KL(F^t(j) || f_j^s). lambda = softmax(dots / tau)."""
     N, B, C = len(teacher), len(teacher[0]), len(teacher[0][0])
     M = len(student)
     l, lam = [[0.0] * B for _ in range(M)], [[[0.0] * N for _ in range(M)] for _ in range(B)]
     for b in range(B):
         for j in range(M):
-            dots = [sum(teacher[i][b][c] * student[j][b][c] for c in range(C)) for i in range(N)]
+            dots = [sum(teacher[i][b][c] * student[j][b][c] for c in range(C)) / tau for i in range(N)]
             lam[b][j] = _softmax(dots)
             F = [sum(lam[b][j][i] * teacher[i][b][c] for i in range(N)) for c in range(C)]
             p, q = (_softmax(F), _softmax(student[j][b])) if space == "logits" else (F, student[j][b])
@@ -42,23 +42,67 @@ def _by_hand(teacher, student, space):
     return l, lam
 
 
+@pytest.mark.parametrize("tau", [1.0, 1 / 3, 4.0])
 @pytest.mark.parametrize("space", ["logits", "probs"])
 @pytest.mark.parametrize("variant", ["IL", "CG", "CA"])
-def test_universal_kd_equals_the_formulas_by_hand(variant, space):
+def test_universal_kd_equals_the_formulas_by_hand(variant, space, tau):
     make = _logits if space == "logits" else _probs
     teacher, student = make(4, 3, 3, seed=1), make(3, 3, 3, seed=2)  # N=4, M=3, B=3, C=3
-    l, lam = _by_hand(teacher.tolist(), student.tolist(), space)
+    l, lam = _by_hand(teacher.tolist(), student.tolist(), space, tau)
     M, B = 3, 3
     layers = [M - 1] if variant == "CG" else range(M - 1)
     expected = sum(sum(l[j][b] for j in layers) for b in range(B)) / B
-    out = universal_kd_loss(teacher, student, variant, space, return_lambda=True)
+    kw = {} if tau == 1.0 else {"tau": tau}  # tau=1 is also the default
+    out = universal_kd_loss(teacher, student, variant, space, return_lambda=True, **kw)
     assert out.loss.item() == pytest.approx(expected, rel=1e-5)
     expected_lam = [[sum(lam[b][j][i] for b in range(B)) / B for i in range(4)] for j in range(M)]
     for j in range(M):
         assert out.lambdas[j].tolist() == pytest.approx(expected_lam[j], rel=1e-5)
     expected_peak = [sum(max(lam[b][j]) for b in range(B)) / B for j in range(M)]
     assert out.peak.tolist() == pytest.approx(expected_peak, rel=1e-5)
-    assert universal_kd_loss(teacher, student, variant, space).item() == pytest.approx(expected, rel=1e-5)
+    assert universal_kd_loss(teacher, student, variant, space, **kw).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_tau_one_is_the_paper_formula_bit_for_bit():
+    """tau = 1 gives exactly (torch.equal) what lambda = softmax(f^t . f^s) gave before tau existed,
+    loss, lambda and gradient; other taus change lambda, and a smaller tau sharpens it."""
+    t, s0 = _logits(6, 5, 2, seed=20), _logits(2, 5, 2, seed=21)
+    s = s0.clone().requires_grad_(True)
+    lam = torch.einsum("nbc,mbc->bmn", t, s).softmax(-1)  # the formula without tau, by plain torch ops
+    mix = torch.einsum("bmn,nbc->mbc", lam, t)
+    log_p, log_q = mix.log_softmax(-1), s.log_softmax(-1)
+    ref = (log_p.exp() * (log_p - log_q)).sum(-1)[:-1].sum(0).mean()
+    (ref_grad,) = torch.autograd.grad(ref, s)
+    s2 = s0.clone().requires_grad_(True)
+    out = universal_kd_loss(t, s2, "IL", "logits", return_lambda=True, tau=1.0)
+    out.loss.backward()
+    assert torch.equal(out.loss, ref) and torch.equal(out.lambdas, lam.mean(0)) and torch.equal(s2.grad, ref_grad)
+    w = DistillWeights()
+    assert w.tau == 1.0
+    y = torch.tensor([0, 1, 1, 0, 1])
+    assert torch.equal(distillation_loss(s0, t, y, "ukd-il", w).total,
+                       distillation_loss(s0, t, y, "ukd-il", DistillWeights(tau=1.0)).total)
+    peaks = [universal_kd_loss(t, s0, "IL", return_lambda=True, tau=tau).peak.mean().item() for tau in (3, 1, 1 / 3)]
+    assert peaks[0] < peaks[1] < peaks[2]
+
+
+def test_distillation_loss_uses_the_weights_tau():
+    s, t, y = _logits(2, 4, 2, seed=30), _logits(6, 4, 2, seed=31), torch.tensor([0, 1, 1, 0])
+    out = distillation_loss(s, t, y, "ukd-il", DistillWeights(tau=0.25))
+    direct = universal_kd_loss(t, s, "IL", return_lambda=True, tau=0.25)
+    assert torch.equal(out.univ, direct.loss) and torch.equal(out.lambdas, direct.lambdas)
+    assert not torch.allclose(out.lambdas, universal_kd_loss(t, s, "IL", return_lambda=True).lambdas)
+    probs = distillation_loss(s, t, y, "ukd-cg", DistillWeights(tau=0.25), space="probs")
+    assert torch.equal(probs.univ, universal_kd_loss(t.softmax(-1), s.softmax(-1), "CG", "probs", tau=0.25))
+
+
+@pytest.mark.parametrize("tau", [0, -1.0, float("nan"), float("inf"), "1", True, None])
+def test_a_bad_tau_is_named(tau):
+    t, s = _logits(6, 2, 2), _logits(2, 2, 2)
+    with pytest.raises(ValueError, match="tau"):
+        universal_kd_loss(t, s, "IL", tau=tau)
+    with pytest.raises(ValueError, match="tau"):
+        DistillWeights(tau=tau)
 
 
 def test_the_two_readings_differ_and_logits_is_the_default():
@@ -206,3 +250,6 @@ def test_student_summary_round_trip(tmp_path):
     del old["space"]
     (tmp_path / "distill_summary.json").write_text(json.dumps(old))
     assert load_student_summary(tmp_path).space == "probs"
+    assert load_student_summary(tmp_path).tau == 1.0  # nor a tau: lambda had none (the paper's formula)
+    save_student_summary(tmp_path, StudentSummary(**{**summary.to_dict(), "tau": 0.25}))
+    assert load_student_summary(tmp_path).tau == 0.25

@@ -213,3 +213,76 @@ def _check_study_and_report(common, tmp_path):
     (tmp_path / "r" / "universal_kd_notes.md").write_text("## Notes\nthe scale of the logits\n")
     again = write_report(runs_path, report, png=False).read_text()
     assert again.endswith("## Notes\nthe scale of the logits\n\n") and "what was checked" not in again
+
+
+def test_lambda_temperature_flag_reaches_the_loss(teacher):
+    from fastbert.cli import build_parser
+    from fastbert.training.distill_run import distill_config
+    from fastbert.training.kd import universal_kd_loss
+
+    opts = build_parser().parse_args(["distill", "--method", "ukd-ca", "--student", "bilstm",
+                                      "--lambda-temperature", "0.25", "--num-layers", "2", "--width", "16"])
+    cfg = distill_config(opts, opts.student, opts.method, 0)
+    assert cfg.weights.tau == 0.25
+    assert distill_config(build_parser().parse_args(["distill"]), "bert", "ukd-il", 0).weights.tau == 1.0
+    cache = teacher_outputs(teacher, _data(8))
+    student = build_student(teacher, cfg)
+    rows = list(range(8))
+    out = _batch_loss(student, teacher, cache, rows, cfg)
+    ids, mask, types = teacher.collate(cache.enc, rows)
+    with torch.no_grad():
+        s = student(ids, mask, types, heads="all").layer_logits
+    assert torch.allclose(out.lambdas, universal_kd_loss(cache.logits, s, "CA", return_lambda=True, tau=0.25).lambdas)
+    assert not torch.allclose(out.lambdas, universal_kd_loss(cache.logits, s, "CA", return_lambda=True).lambdas)
+    bad = build_parser().parse_args(["distill", "--lambda-temperature", "0"])
+    with pytest.raises(ValueError, match="tau"):
+        distill_config(bad, "bert", "ukd-il", 0)
+
+
+def test_study_tunes_tau_on_held_out_rows_beside_the_plain_rows(teacher, tmp_path):
+    """--tau-grid adds a tuned-tau twin of each logits Universal-KD row: its grid's tau = 1 point
+    is the plain row's run (not retrained), the chosen tau is the best on held-out train rows, the
+    report shows the twin beside the plain row, and runs saved before tau existed count as tau = 1."""
+    from demo.ukd_report import write_report
+
+    teacher.save_pretrained(tmp_path / "teacher")
+    _write_tsv(tmp_path / "train.tsv", _data(40))
+    _write_tsv(tmp_path / "dev.tsv", _data(12, seed=1))
+    runs_path = tmp_path / "r" / "universal_kd_runs.json"
+    study = ["distill", "--teacher", str(tmp_path / "teacher"), "--train", str(tmp_path / "train.tsv"),
+             "--dev", str(tmp_path / "dev.tsv"), "--train-size", "32", "--num-layers", "2", "--width", "16",
+             "--batch-size", "8", "--quiet", "--cache-dir", str(tmp_path / "cache"), "--report", "--seeds", "0,1",
+             "--max-steps", "2", "--runs-out", str(runs_path), "--val-size", "4", "--t-grid", "2",
+             "--gamma-grid", "1", "--report-students", "bilstm", "--spaces", "logits"]
+    assert main(study) == 0  # first without tau rows, as the study was before tau existed
+    state = json.loads(runs_path.read_text())
+    for r in state["runs"]:
+        del r["tau"]
+    runs_path.write_text(json.dumps(state))
+    assert main(study + ["--tau-grid", "1,1/4"]) == 0
+    state = json.loads(runs_path.read_text())
+    assert state["rows"] == ["bilstm/none", "bilstm/kd", "bilstm/ukd-ca/logits", "bilstm/ukd-ca/logits/tau"]
+    assert state["grids"]["tau"] == [1.0, 0.25]
+    everything = state["runs"] + state["tuning"]
+    assert sum("tau" not in r for r in everything) == 6  # the 6 old runs were reused, not retrained
+    seed0 = {float(r.get("tau", 1.0)): r["val_accuracy"] for r in everything
+             if r["seed"] == 0 and r["method"] == "ukd-ca"}
+    assert sorted(seed0) == [0.25, 1.0]
+    chosen = state["chosen"]["bilstm/ukd-ca/logits/tau"]["tau"]
+    assert seed0[chosen] == max(seed0.values()) and (chosen == 1.0 or seed0[0.25] > seed0[1.0])  # first on ties
+    twins = [r for r in state["runs"] if r["method"] == "ukd-ca" and r.get("tau", 1.0) == chosen]
+    assert sorted(r["seed"] for r in twins) == [0, 1]
+    # The same study with tau = 1/4 alone: the twin row is then at tau = 1/4 whatever the accuracies.
+    assert main(study + ["--tau-grid", "1/4"]) == 0
+    state = json.loads(runs_path.read_text())
+    assert state["chosen"]["bilstm/ukd-ca/logits/tau"] == {"temperature": 2.0, "gamma": 1.0, "tau": 0.25}
+    assert len(state["runs"]) == 8 and all(r.get("tau", 1.0) == 0.25 for r in state["runs"][-2:] + state["tuning"])
+    text = write_report(runs_path, tmp_path / "r" / "universal_kd.md", png=False).read_text()
+    assert "8 of 8 planned runs finished" in text
+    grid = next(line for line in text.splitlines() if line.startswith("| bilstm/ukd-ca/logits/tau | τ | "))
+    assert "τ=1: " in grid and "**τ=0.25: " in grid  # tau = 1 is the plain row's run at the chosen gamma
+    assert "| Universal-KD CA | logits, τ=0.25 | 2 | 1 |" in text and "| Universal-KD CA | logits | 2 | 1 |" in text
+    assert "Universal-KD CA (logits, τ=0.25) − vanilla KD" in text
+    assert "Universal-KD CA (logits, τ=0.25) − Universal-KD CA (logits)" in text
+    assert "### logits, τ=0.25 reading" in text
+    assert (tmp_path / "r" / "universal_kd_lambda_logits_tau0.25.html").is_file()

@@ -4,6 +4,7 @@ torch here, so that building the command line costs nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..options import option as _opt
 
@@ -37,6 +38,8 @@ class DistillOptions:
     beta: float = _opt(1.0, "weight of vanilla KD on the final logits")
     gamma: float = _opt(1.0, "weight of the Universal-KD loss")
     temperature: float = _opt(2.0, "KD temperature")
+    lambda_temperature: float = _opt(1.0, "Universal-KD: temperature tau of lambda, softmax_i(f_i^t . f_j^s / tau) "
+                                          "(1: the paper's formula; tau < 1 sharpens lambda)")
     epochs: float = _opt(1.0, "passes over the training subset")
     batch_size: int = _opt(32, "rows per optimisation step")
     lr: float | None = _opt(None, "default: 1e-4 for bert, 2e-3 otherwise")
@@ -56,8 +59,24 @@ class DistillOptions:
     t_grid: str = _opt("1,2,4", "study: vanilla KD temperatures tried (Universal-KD rows use the student's "
                                 "chosen T)")
     gamma_grid: str = _opt("0.3,1,3", "study: Universal-KD weights tried")
+    tau_grid: str = _opt("", "study: lambda temperatures tried for extra Universal-KD rows of the logits reading, "
+                             "at the row's chosen T and gamma, fractions allowed ('1,1/3,1/5'; '': no such rows)")
     runs_out: str = _opt("assets/reports/universal_kd_runs.json", "study: the runs file")
     save_student: str | None = _opt(None, "study: save the bert student of --save-method/--save-space, first "
                                           "seed, chosen gamma, here")
     save_method: str = _opt("ukd-il", "study: the method of the saved student", choices=list(METHODS))
     save_space: str = _opt("logits", "study: the reading of the saved student", choices=list(SPACES))
+
+
+def parse_grid(text: str) -> list[float]:
+    """'1,1/3,0.2' -> [1.0, 0.333..., 0.2] (fractions allowed); '' -> []."""
+    try:
+        return [float(Fraction(x.strip())) for x in text.split(",") if x.strip()]
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"a grid is comma-separated numbers or fractions such as '1,1/3,0.2', got {text!r}") from None
+
+
+def reading_label(space: str, tau: float | None = 1.0) -> str:
+    """The name of a Universal-KD reading in reports: 'logits', or 'logits, τ=0.333' when lambda
+    has a temperature other than 1."""
+    return space if tau is None or float(tau) == 1.0 else f"{space}, τ={float(tau):.3g}"

@@ -55,13 +55,15 @@ def load_distillation(opts: DistillOptions) -> Loaded:
 
 
 def distill_config(opts: DistillOptions, student: str, method: str, seed: int, space: str | None = None,
-                   gamma: float | None = None, temperature: float | None = None) -> DistillConfig:
+                   gamma: float | None = None, temperature: float | None = None,
+                   tau: float | None = None) -> DistillConfig:
     """The config of one run of the options (the study overrides the student, method, seed and weights)."""
     return DistillConfig(
         student=student, method=method, space=space or opts.space, layers=[int(x) for x in opts.layers.split(",")],
         num_layers=opts.num_layers, width=opts.width, embeddings=opts.embeddings,
         weights=DistillWeights(opts.alpha, opts.beta, opts.gamma if gamma is None else gamma,
-                               opts.temperature if temperature is None else temperature),
+                               opts.temperature if temperature is None else temperature,
+                               opts.lambda_temperature if tau is None else tau),
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=seed,
         max_steps=opts.max_steps, progress=not opts.quiet)
 

@@ -3,7 +3,8 @@
 Rows: each student kind with labels only, vanilla KD and Universal-KD in each reading of f
 (`fastbert.training.kd.SPACES`). The KD temperature T (per student kind) and the Universal-KD weight
 gamma (per row) are chosen on a held-out slice of train at the first seed; the dev set only
-scores. The first seed's run at the chosen values is that seed's study run (it was trained
+scores. With --tau-grid, each logits-reading Universal-KD row gets a twin whose lambda temperature
+tau is chosen the same way, at the plain row's T and gamma. The first seed's run at the chosen values is that seed's study run (it was trained
 before dev was looked at), and the other seeds follow at the chosen values, one student kind
 at a time.
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .distill_options import parse_grid as _floats
 from .distill_run import distill_config as _config
 from .distill_run import load_distillation as _load
 from .kd import universal_kd_loss
@@ -37,36 +39,55 @@ class StudyRow:
     student: str
     method: str
     space: str = ""  # "" for "none" and "kd", whose training has no Universal-KD term
+    tuned_tau: bool = False  # a row whose lambda temperature tau is tuned (at its plain row's T and gamma)
 
     @property
     def key(self) -> str:
-        return "/".join(x for x in (self.student, self.method, self.space) if x)
+        return "/".join(x for x in (self.student, self.method, self.space, "tau" if self.tuned_tau else "") if x)
+
+    @property
+    def plain(self) -> StudyRow:
+        """The row at tau = 1 whose T and gamma a tuned-tau row reuses."""
+        return StudyRow(self.student, self.method, self.space)
 
 
-def study_rows(students: list[str], spaces: list[str]) -> list[StudyRow]:
+def study_rows(students: list[str], spaces: list[str], tau_rows: bool = False) -> list[StudyRow]:
     """The report's rows, in its order: bert (none, kd, IL and CG per reading), then bilstm and
-    gated-cnn (none, kd, CA per reading)."""
+    gated-cnn (none, kd, CA per reading); with `tau_rows`, each logits-reading Universal-KD row
+    is followed by its tuned-tau row."""
     out = []
     for kind in ("bert", "bilstm", "gated-cnn"):
         if kind not in students:
             continue
         out += [StudyRow(kind, "none"), StudyRow(kind, "kd")]
         for method in (("ukd-il", "ukd-cg") if kind == "bert" else ("ukd-ca",)):
-            out += [StudyRow(kind, method, space) for space in spaces]
+            for space in spaces:
+                out.append(StudyRow(kind, method, space))
+                if tau_rows and space == "logits":
+                    out.append(StudyRow(kind, method, space, tuned_tau=True))
     return out
 
 
+def run_tau(run: dict) -> float:
+    """A run's lambda temperature (runs saved before it existed used 1, the paper's formula)."""
+    return float(run.get("tau") or 1.0)
+
+
 def row_of(run: dict) -> StudyRow:
+    """The row a run was trained for (a tau = 1 run is its plain row's, also when a tuned-tau row
+    chose tau = 1 and reuses it)."""
     ukd = run["method"].startswith("ukd-")
-    return StudyRow(run["student"], run["method"], run.get("space", "probs") if ukd else "")
+    return StudyRow(run["student"], run["method"], run.get("space", "probs") if ukd else "",
+                    tuned_tau=ukd and run_tau(run) != 1.0)
 
 
 def run_key(run: dict) -> tuple:
     """What makes two runs the same training: the row, the seed and the weights it uses."""
     method = run["method"]
     t = None if method == "none" else round(float(run["temperature"]), 6)
-    g = round(float(run["gamma"]), 6) if method.startswith("ukd-") else None
-    return row_of(run), int(run["seed"]), t, g
+    ukd = method.startswith("ukd-")
+    g = round(float(run["gamma"]), 6) if ukd else None
+    return row_of(run), int(run["seed"]), t, g, round(run_tau(run), 6) if ukd else None
 
 
 def _params(row: StudyRow, chosen: dict) -> dict | None:
@@ -78,7 +99,10 @@ def _params(row: StudyRow, chosen: dict) -> dict | None:
         return None
     if row.method == "kd":
         return kd
-    return chosen.get(row.key)
+    if row.tuned_tau:
+        return chosen.get(row.key)  # {"temperature", "gamma", "tau"}
+    p = chosen.get(row.key)
+    return None if p is None else {**p, "tau": 1.0}
 
 
 def split_runs(runs: list[dict], chosen: dict) -> tuple[list[dict], list[dict]]:
@@ -86,7 +110,8 @@ def split_runs(runs: list[dict], chosen: dict) -> tuple[list[dict], list[dict]]:
     study, tuning = [], []
     for r in runs:
         p = _params(row_of(r), chosen)
-        ok = p is not None and all(round(float(r[k]), 6) == round(float(v), 6) for k, v in p.items())
+        value = {"tau": run_tau(r)}
+        ok = p is not None and all(round(float(value.get(k, r.get(k))), 6) == round(float(v), 6) for k, v in p.items())
         (study if ok else tuning).append(r)
     return study, tuning
 
@@ -111,19 +136,21 @@ class Study:
         self.kept_student = None  # (val accuracy, student, cfg, result) of the run to save
         self.save()  # the plan (rows, seeds, grids) is on disk before the first run ends
 
-    def run(self, row: StudyRow, seed: int, temperature: float | None = None, gamma: float | None = None) -> dict:
-        cfg = _config(self.args, row.student, row.method, seed, row.space or "logits", gamma, temperature)
+    def run(self, row: StudyRow, seed: int, temperature: float | None = None, gamma: float | None = None,
+            tau: float = 1.0) -> dict:
+        cfg = _config(self.args, row.student, row.method, seed, row.space or "logits", gamma, temperature, tau)
         probe = {"student": row.student, "method": row.method, "space": cfg.space, "seed": seed,
-                 "temperature": cfg.weights.temperature, "gamma": cfg.weights.gamma}
+                 "temperature": cfg.weights.temperature, "gamma": cfg.weights.gamma, "tau": cfg.weights.tau}
         if run_key(probe) in self.done:
             return self.done[run_key(probe)]
         ld = self.loaded
         student, result = distil_one(ld.teacher, ld.train, ld.dev, cfg, ld.val)
-        print(f"{row.key:>22} seed {seed} T={cfg.weights.temperature:g} gamma={cfg.weights.gamma:g}: "
+        print(f"{row.key:>22} seed {seed} T={cfg.weights.temperature:g} gamma={cfg.weights.gamma:g} "
+              f"tau={cfg.weights.tau:.3g}: "
               f"val {100 * result.val_accuracy:.2f} dev {100 * result.accuracy:.2f} "
               f"({result.train_seconds:.0f}s, {time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
         a = self.args
-        if (a.save_student and row == StudyRow("bert", a.save_method, a.save_space if a.save_method.startswith("ukd-")
+        if (a.save_student and tau == 1.0 and row == StudyRow("bert", a.save_method, a.save_space if a.save_method.startswith("ukd-")
                                                else "") and seed == self.seeds[0]):
             if self.kept_student is None or result.val_accuracy > self.kept_student[0]:
                 self.kept_student = (result.val_accuracy, student, cfg, result)
@@ -143,8 +170,10 @@ class Study:
         self.chosen[row.key] = {"temperature": best["temperature"]}
         if row.method.startswith("ukd-"):
             self.chosen[row.key]["gamma"] = best["gamma"]
+        if row.tuned_tau:
+            self.chosen[row.key]["tau"] = run_tau(best)
         self.save()
-        return best[name]
+        return run_tau(best) if name == "tau" else best[name]
 
     def save(self) -> None:
         study, tuning = split_runs(self.runs, self.chosen)
@@ -153,8 +182,9 @@ class Study:
             "data": self.loaded.note, "teacher": a.teacher, "teacher_dev": self.tscores,
             "teacher_val_accuracy": (self.loaded.val.log_probs[-1].argmax(-1) == self.loaded.val.labels)
             .double().mean().item(),
-            "rows": [r.key for r in study_rows(a.report_students.split(","), a.spaces.split(","))],
-            "seeds": self.seeds, "grids": {"temperature": _floats(a.t_grid), "gamma": _floats(a.gamma_grid)},
+            "rows": [r.key for r in study_rows(a.report_students.split(","), a.spaces.split(","), bool(a.tau_grid))],
+            "seeds": self.seeds, "grids": {"temperature": _floats(a.t_grid), "gamma": _floats(a.gamma_grid),
+                                           "tau": _floats(a.tau_grid)},
             "chosen": self.chosen, "settings": _settings(a), "scale_probe": self.probe,
             "command": "python -m fastbert " + shlex.join(sys.argv[1:]), "runs": study, "tuning": tuning}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,10 +207,6 @@ def scale_probe(teacher_logits: torch.Tensor, scales=(0.03, 0.1, 0.3, 1.0, 3.0))
     return out
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",")]
-
-
 def _settings(a) -> dict:
     return {"alpha": a.alpha, "beta": a.beta, "epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr,
             "layers": a.layers, "num_layers": a.num_layers, "width": a.width, "embeddings": a.embeddings,
@@ -192,20 +218,23 @@ def run_study(args) -> int:
     kind's rows, so that a study cut short still has whole seed sets (with error bars) for the
     kinds it reached."""
     study = Study(args)
-    rows = study_rows(args.report_students.split(","), args.spaces.split(","))
+    rows = study_rows(args.report_students.split(","), args.spaces.split(","), bool(args.tau_grid))
     s0 = study.seeds[0]
     for kind in (k for k in TUNING_ORDER if any(r.student == k for r in rows)):
         study.run(StudyRow(kind, "none"), s0)
         kd = StudyRow(kind, "kd")
         t = study.pick(kd, [study.run(kd, s0, temperature=t) for t in _floats(args.t_grid)], "temperature")
-        for row in (r for r in rows if r.student == kind and r.method.startswith("ukd-")):
+        for row in (r for r in rows if r.student == kind and r.method.startswith("ukd-") and not r.tuned_tau):
             study.pick(row, [study.run(row, s0, t, g) for g in _floats(args.gamma_grid)], "gamma")
+        for row in (r for r in rows if r.student == kind and r.tuned_tau):  # tau at the plain row's T and gamma
+            g = study.chosen[row.plain.key]["gamma"]
+            study.pick(row, [study.run(row, s0, t, g, tau) for tau in _floats(args.tau_grid)], "tau")
         if study.kept_student is not None:
             _save_kept(study, args)
         for seed in study.seeds[1:]:
             for row in (r for r in rows if r.student == kind):
                 p = _params(row, study.chosen)
-                study.run(row, seed, p.get("temperature"), p.get("gamma"))
+                study.run(row, seed, p.get("temperature"), p.get("gamma"), p.get("tau", 1.0))
     print(f"study complete: {study.path}", file=sys.stderr)
     return 0
 

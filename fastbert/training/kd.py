@@ -14,6 +14,11 @@ space="probs" reads f as the class probabilities softmax(W h) instead (then F^t(
 probabilities and l(j) = KL(F^t(j) || f_j^s)); its dot products lie in [0, 1], so lambda can
 never give one of N teacher layers more than e / (e + N - 1).
 
+An optional temperature tau divides the dot products, lambda_ij = softmax_i(f_i^t . f_j^s / tau);
+tau = 1 is the paper's formula. Under the logits reading it is the same as scaling the
+student's logits by 1/tau inside lambda only (F^t(j) and l(j) are unchanged): tau < 1 lets lambda
+pick layers when the logits are small (`assets/reports/universal_kd.md`, "Logit scales").
+
 IL sums l(j) over the student's intermediate layers j = 1..M-1, CG takes l(M) only, CA is IL
 with a student of another architecture (same formula). The teacher's pseudo-classifiers are a
 FastBERT model's per-layer classifiers, frozen: their outputs are always detached here.
@@ -24,6 +29,7 @@ resembles.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -49,12 +55,13 @@ class UniversalKD(NamedTuple):
 
 
 def universal_kd_loss(teacher: torch.Tensor, student: torch.Tensor, variant: str, space: str = "logits",
-                      return_lambda: bool = False) -> torch.Tensor | UniversalKD:
+                      return_lambda: bool = False, tau: float = 1.0) -> torch.Tensor | UniversalKD:
     """L_univ, the mean over the batch of the summed per-layer KL divergences.
 
     teacher (N, B, C): the teacher's pseudo-classifier outputs, one per teacher layer (treated
     as constants); student (M, B, C): the student's, one per layer. space="logits": both are
-    logits (the paper's reading); space="probs": both are class probabilities.
+    logits (the paper's reading); space="probs": both are class probabilities. tau (> 0): the
+    temperature of lambda's softmax over the dot products (1: the paper's formula).
 
     Example:
         >>> t = torch.tensor([[[2.0, -2.0]], [[0.5, -0.5]]])        # N=2 teacher layers, B=1
@@ -67,6 +74,7 @@ def universal_kd_loss(teacher: torch.Tensor, student: torch.Tensor, variant: str
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if space not in SPACES:
         raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    check_tau(tau)
     if teacher.dim() != 3 or student.dim() != 3:
         raise ValueError(f"expected (layers, batch, classes) tensors, got teacher {tuple(teacher.shape)} "
                          f"and student {tuple(student.shape)}")
@@ -78,7 +86,8 @@ def universal_kd_loss(teacher: torch.Tensor, student: torch.Tensor, variant: str
         raise ValueError(f"{variant} distils the student's intermediate layers; a student of {M} layer has none")
     t = teacher.detach()  # frozen teacher: no gradient may reach it
     s = student
-    lam = torch.einsum("nbc,mbc->bmn", t, s).softmax(dim=-1)  # (B, M, N) over teacher layers i
+    dots = torch.einsum("nbc,mbc->bmn", t, s)  # (B, M, N) f_i^t . f_j^s
+    lam = (dots / tau).softmax(dim=-1)  # over teacher layers i (x / 1.0 == x exactly: tau 1 is the paper's)
     mix = torch.einsum("bmn,nbc->mbc", lam, t)  # (M, B, C) F^t(j)
     if space == "logits":
         log_target, log_s = mix.log_softmax(-1), s.log_softmax(-1)
@@ -90,6 +99,13 @@ def universal_kd_loss(teacher: torch.Tensor, student: torch.Tensor, variant: str
     if return_lambda:
         return UniversalKD(loss, lam.mean(0), lam.max(-1).values.mean(0))
     return loss
+
+
+def check_tau(tau: float) -> float:
+    """tau, or a ValueError naming it when it is not a positive finite number."""
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
+        raise ValueError(f"tau (the temperature of Universal-KD's lambda): must be a positive number, got {tau!r}")
+    return float(tau)
 
 
 def vanilla_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -110,13 +126,15 @@ def vanilla_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
 @dataclass
 class DistillWeights:
-    """alpha*L_CE + beta*L_KD + gamma*L_univ; T is the KD temperature.
-    Example: `DistillWeights(alpha=1.0, beta=1.0, gamma=1.0, temperature=2.0)`."""
+    """alpha*L_CE + beta*L_KD + gamma*L_univ; T is the KD temperature, tau the temperature of
+    Universal-KD's lambda (1: the paper's formula).
+    Example: `DistillWeights(alpha=1.0, beta=1.0, gamma=1.0, temperature=2.0, tau=1.0)`."""
 
     alpha: float = 1.0
     beta: float = 1.0
     gamma: float = 1.0
     temperature: float = 2.0
+    tau: float = 1.0
 
     def __post_init__(self):
         for name in ("alpha", "beta", "gamma"):
@@ -124,6 +142,7 @@ class DistillWeights:
                 raise ValueError(f"{name}: must be non-negative, got {getattr(self, name)}")
         if self.temperature <= 0:
             raise ValueError(f"temperature: must be positive, got {self.temperature}")
+        self.tau = check_tau(self.tau)
 
 
 @dataclass
@@ -165,7 +184,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
         t, s = teacher_logits.detach(), student_logits
         if space == "probs":
             t, s = t.softmax(-1), s.softmax(-1)
-        univ = universal_kd_loss(t, s, method[4:].upper(), space, return_lambda=True)
+        univ = universal_kd_loss(t, s, method[4:].upper(), space, return_lambda=True, tau=weights.tau)
         out.univ, out.lambdas = univ.loss, univ.lambdas
         out.total = out.total + weights.gamma * univ.loss
     return out
@@ -199,6 +218,7 @@ class StudentSummary:
     early_exit: list[dict] = field(default_factory=list)
     notes: str = ""
     space: str = "logits"  # the Universal-KD reading behind `lambdas` (see SPACES)
+    tau: float = 1.0  # the temperature of lambda behind `lambdas` (1: the paper's formula)
 
     def to_dict(self) -> dict:
         return asdict(self)

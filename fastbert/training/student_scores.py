@@ -36,6 +36,7 @@ class RunResult:
     val_accuracy: float | None = None  # on the held-out slice of train used for tuning
     lambda_peak: list[float] | None = None  # (M,) dev mean of each sample's largest lambda
     logit_norm: list[float] | None = None  # (M,) dev mean L2 norm of each pseudo-classifier's logits
+    tau: float = 1.0  # the temperature of lambda (training and the diagnostics above); 1: the paper's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,8 +63,9 @@ def score_student(student, collate, dev: TeacherOutputs, cfg: DistillConfig, sec
     logits = layer_logits(student, collate, dev.enc)  # (M, n, C)
     layer_acc = (logits.argmax(-1) == dev.labels).double().mean(1).tolist()
     t, s = (dev.logits, logits) if cfg.space == "logits" else (dev.logits.softmax(-1), logits.softmax(-1))
-    cg = universal_kd_loss(t, s, "CG", cfg.space, return_lambda=True)
-    il = universal_kd_loss(t, s, "IL", cfg.space).item() if s.size(0) > 1 else None
+    tau = cfg.weights.tau
+    cg = universal_kd_loss(t, s, "CG", cfg.space, return_lambda=True, tau=tau)
+    il = universal_kd_loss(t, s, "IL", cfg.space, tau=tau).item() if s.size(0) > 1 else None
     val_acc = None
     if val is not None:
         val_acc = (layer_logits(student, collate, val.enc)[-1].argmax(-1) == val.labels).double().mean().item()
@@ -72,7 +74,8 @@ def score_student(student, collate, dev: TeacherOutputs, cfg: DistillConfig, sec
                      inference_flops(student, dev.num_tokens).mean().item(), params,
                      params - word_embedding_params(student), cg.lambdas.tolist(), il, cg.loss.item(),
                      seconds, log, space=cfg.space, gamma=cfg.weights.gamma, temperature=cfg.weights.temperature,
-                     val_accuracy=val_acc, lambda_peak=cg.peak.tolist(), logit_norm=logits.norm(dim=-1).mean(1).tolist())
+                     val_accuracy=val_acc, lambda_peak=cg.peak.tolist(), logit_norm=logits.norm(dim=-1).mean(1).tolist(),
+                     tau=tau)
 
 
 def distil_one(teacher, train: TeacherOutputs, dev: TeacherOutputs, cfg: DistillConfig,
@@ -137,8 +140,8 @@ def save_bert_student(student, teacher, directory: Path, cfg: DistillConfig, res
         teacher_params=tscores["params"], layer_accuracy=result.layer_accuracy, lambdas=result.lambdas,
         early_exit=early,
         notes=f"seed {cfg.seed}; alpha={cfg.weights.alpha}, beta={cfg.weights.beta}, "
-              f"gamma={cfg.weights.gamma}, T={cfg.weights.temperature}; lambdas measured on the dev set "
-              f"({cfg.space} reading)", space=cfg.space))
+              f"gamma={cfg.weights.gamma}, T={cfg.weights.temperature}, tau={cfg.weights.tau}; lambdas measured "
+              f"on the dev set ({cfg.space} reading)", space=cfg.space, tau=cfg.weights.tau))
 
 
 # ----- the report --------------------------------------------------------------------------
