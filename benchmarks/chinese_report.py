@@ -90,7 +90,7 @@ def best_speedup_within(model, outputs, points: float = 1.0) -> dict:
     below the full model's (teacher only)."""
     full = sweep(model, outputs, [0.0])[0]
     ok = [r for r in sweep(model, outputs, [k / 20 for k in range(21)])
-          if 100 * (full.accuracy - r.accuracy) <= points]
+          if round(100 * (full.accuracy - r.accuracy), 6) <= points]
     best = max(ok, key=lambda r: r.flops_speedup) if ok else None
     return {"points": points, "speed": best.speed if best else None,
             "accuracy": best.accuracy if best else None, "speedup": best.flops_speedup if best else None}

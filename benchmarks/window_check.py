@@ -29,14 +29,15 @@ def main(argv=None) -> None:
     data = load_dataset(args.data)
     trained = model.config.max_length
     speeds = [float(s) for s in args.speeds.split(",")]
-    model.config.max_length = 512
-    full_len = torch.tensor([len(ids) for ids in model.tokenize(data.texts)["input_ids"]])
-    cut = full_len > trained
+    lengths = [int(x) for x in args.lengths.split(",")]
+    if max(lengths) > model.encoder.max_tokens:
+        ap.error(f"--lengths: at most {model.encoder.max_tokens} tokens for this backbone's position embeddings")
+    cut = torch.tensor(model.tokenize(data.texts)["input_tokens"]) > trained  # lengths before truncation
     print(f"{args.model}: trained with {trained} tokens; {int(cut.sum())} of {len(data)} dev rows "
           f"({100 * cut.float().mean():.1f}%) are longer (special tokens included)")
     print("| window | speed | accuracy, all rows | accuracy, rows longer than the training window | FLOPs speedup |")
     print("|---:|---:|---:|---:|---:|")
-    for length in [int(x) for x in args.lengths.split(",")]:
+    for length in lengths:
         model.config.max_length = length
         outputs = all_layer_outputs(model, data, calibrated=False)
         for r in sweep(model, outputs, speeds):

@@ -5,6 +5,7 @@ that names it (never a silent `strict=False`). A model directory is data, never 
 Python file in it runs (`trust_remote_code=False`), no pickle is read (safetensors only), and
 `base_weights.json` may point only at a known backbone alias or a file inside the directory.
 Shapes and the layer count are checked against the file headers before any tensor is allocated.
+An int8 checkpoint holds `NAME.int8_scale` tensors beside its int8 matrices (fastbert.int8_storage).
 """
 from __future__ import annotations
 

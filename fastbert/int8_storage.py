@@ -6,7 +6,7 @@ max|row| / 127); the scales go beside it under `NAME + SCALE_SUFFIX`. (torch's
 `quantize_per_channel` computes the same, but its quantized dtypes are deprecated.)
 Every other floating tensor (embeddings, biases, LayerNorms, the classifiers) is stored as
 float16. Loading multiplies back to float: inference runs in float32 as usual; only the file
-is smaller (a 12-layer, 384-wide encoder: 46 MB in float16, about 24 MB so).
+is smaller (the 12-layer, 384-wide ChnSentiCorp model: 46 MB in float16, 25 MB so).
 """
 from __future__ import annotations
 
@@ -49,8 +49,10 @@ def dequantize(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {k: v for k, v in tensors.items() if not k.endswith(SCALE_SUFFIX)}
     for name, scale in scales.items():
         q = out.get(name)
-        if q is None or q.dtype != torch.int8 or q.dim() != 2 or scale.shape != (q.size(0),):
-            raise ValueError(f"{name}{SCALE_SUFFIX}: no int8 matrix {name} with {tuple(scale.shape)[0]} rows beside it")
+        if (q is None or q.dtype != torch.int8 or q.dim() != 2 or tuple(scale.shape) != (q.size(0),)
+                or not bool((scale > 0).all())):
+            raise ValueError(f"{name}{SCALE_SUFFIX}: shape {tuple(scale.shape)}: no int8 matrix {name} with that "
+                             "many rows and positive scales beside it")
         out[name] = q.float() * scale.float().unsqueeze(1)
     orphans = [k for k, v in out.items() if v.dtype == torch.int8]
     if orphans:

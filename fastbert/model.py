@@ -323,10 +323,11 @@ class FastBert(nn.Module):
                         base_weights: str | None = None, metadata: dict | None = None) -> None:
         """Write config.json, model.safetensors and the tokenizer into `directory`.
 
-        dtype=torch.float16 halves the file; dtype=torch.int8 stores the layers' weight matrices
-        as int8 with a scale per row and the rest as float16 (fastbert.int8_storage). base_weights: a backbone (as in `from_backbone`)
-        whose tensors that are bit-identical here are left out of the file and read back from
-        it at load time (for example frozen word embeddings).
+        dtype=torch.float16 halves the file; dtype=torch.int8 stores the layers' weight
+        matrices as int8 with a scale per row, the rest as float16 (fastbert.int8_storage).
+        base_weights: a backbone (as in `from_backbone`) whose tensors that are bit-identical
+        here are left out of the file and read back from it at load time (for example frozen
+        word embeddings).
         """
         from .checkpoint import save_checkpoint
 

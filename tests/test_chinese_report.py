@@ -149,3 +149,40 @@ def test_summary_has_one_line_per_12_layer_dataset_with_the_papers_cells_and_che
     assert f"88.50% at 4.20x / {acc:.2f}% at {sp:.2f}x" in lines[0]
     assert f"/ {cells[('Weibo', 'BERT')][0]:.2f}%" in lines[1] and "1.85, 78.5%" in lines[1]
     assert render_summary([shallow], paper) == ""
+    # speedup alone fails a check; exactly 0.5 points lost (6 of 1,200 rows) passes it
+    slow = _record("lcqmc-12l", "LCQMC", 12, 1194 / 1200, {0.1: (1188 / 1200, 1.5), 0.5: (1170 / 1200, 4.0),
+                                                          0.8: (0.9, 5.0)})
+    line = next(x for x in render_summary([slow], paper).splitlines() if x.startswith("| LCQMC"))
+    assert line.endswith("| **missed** / met / met |")
+    edge = _record("lcqmc-12l", "LCQMC", 12, 1194 / 1200, {0.1: (1188 / 1200, 2.0), 0.5: (1170 / 1200, 4.0),
+                                                          0.8: (0.9, 5.0)})
+    assert render_summary([edge], paper).rstrip().endswith("| met / met / met |")
+
+
+def test_no_calibration_measures_the_raw_exits_of_a_calibrated_model(tmp_path, model, data_root):
+    from fastbert.evaluate import all_layer_outputs
+    from fastbert.model import FastBert
+
+    calibrated = tmp_path / "calibrated"
+    model.save_pretrained(calibrated)
+    loaded = FastBert.from_pretrained(calibrated)
+    loaded.config.temperatures = [3.0] * loaded.num_layers
+    loaded.save_pretrained(calibrated)
+    raw = chinese_report.measure_section("chnsenticorp-r", str(calibrated), [], str(data_root), calibrated=False)
+    cal = chinese_report.measure_section("chnsenticorp-c", str(calibrated), [], str(data_root))
+    assert (raw.calibrated, cal.calibrated) == (False, True)
+    data = chinese_report.dev_data("chnsenticorp", str(data_root))
+    expected = chinese_report.exit_figures(loaded, all_layer_outputs(loaded, data, calibrated=False))
+    assert raw.exits == expected and raw.exits != cal.exits
+
+
+def test_twelve_layer_sections_come_first(tmp_path):
+    write_paper_table(tmp_path / "t2.tsv")
+    store = tmp_path / "chinese.json"
+    shallow = _record("chnsenticorp", "ChnSentiCorp", 4, 0.86, {0.1: (0.86, 1.0), 0.5: (0.86, 2.0), 0.8: (0.85, 3.0)})
+    deep = _record("lcqmc-12l", "LCQMC", 12, 0.9, {0.1: (0.9, 2.0), 0.5: (0.9, 4.0), 0.8: (0.9, 5.0)})
+    store.write_text(json.dumps({"sections": [shallow.to_dict(), deep.to_dict()], "backbones": []}), encoding="utf-8")
+    out = tmp_path / "out.md"
+    chinese_report.main(["--paper-table", str(tmp_path / "t2.tsv"), "--previous", str(store), "--out", str(out)])
+    text = out.read_text(encoding="utf-8")
+    assert text.index("### LCQMC") < text.index("### ChnSentiCorp") and "## Summary: every dataset at 12 layers" in text

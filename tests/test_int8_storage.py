@@ -32,9 +32,12 @@ def test_int8_checkpoint_round_trip(model, texts, tmp_path):
     model.save_pretrained(tmp_path / "q", dtype=torch.int8)
     stored = load_file(str(tmp_path / "q" / "model.safetensors"))
     matrices = [k for k, v in stored.items() if v.dtype == torch.int8]
-    assert matrices and all(k.startswith("encoder.") and ".layer." in k for k in matrices)
-    assert all(v.dtype in (torch.int8, torch.float16, torch.float32) or not v.is_floating_point()
-               for v in stored.values())
+    layer_matrices = {k for k, v in model.state_dict().items() if k.startswith("encoder.") and ".layer." in k
+                      and v.dim() == 2}
+    assert set(matrices) == layer_matrices
+    assert {k for k, v in stored.items() if v.dtype == torch.float32} == {k + SCALE_SUFFIX for k in matrices}
+    rest = {k: v for k, v in stored.items() if k not in matrices and not k.endswith(SCALE_SUFFIX)}
+    assert all(v.dtype == torch.float16 for v in rest.values() if v.is_floating_point())
     loaded = FastBert.from_pretrained(tmp_path / "q")
     before, after = model.state_dict(), loaded.state_dict()
     for k in matrices:
@@ -42,6 +45,9 @@ def test_int8_checkpoint_round_trip(model, texts, tmp_path):
         assert (after[k] - before[k]).abs().max() <= step / 2 + 1e-6, k
     a, b = model.predict(texts, speed=0.0), loaded.predict(texts, speed=0.0)
     assert max(abs(x - y) for p, r in zip(a, b) for x, y in zip(p.probs, r.probs)) < 0.02
+    loaded.save_pretrained(tmp_path / "again", dtype=torch.int8)  # a re-save stores the same values
+    again = load_file(str(tmp_path / "again" / "model.safetensors"))
+    assert again.keys() == stored.keys() and all(torch.equal(again[k], stored[k]) for k in stored)
 
 
 def test_unpaired_scale_is_refused_by_name(model, tmp_path):
@@ -50,10 +56,16 @@ def test_unpaired_scale_is_refused_by_name(model, tmp_path):
     stored = load_file(str(path))
     name = next(k for k in stored if k.endswith(SCALE_SUFFIX))
     matrix = name[: -len(SCALE_SUFFIX)]
-    with pytest.raises(ValueError, match="int8_scale: no int8 matrix"):
+    with pytest.raises(ValueError, match="no int8 matrix"):
         dequantize({k: v for k, v in stored.items() if k != matrix})
     with pytest.raises(ValueError, match="without a .int8_scale"):
         dequantize({k: v for k, v in stored.items() if k != name})
+    for bad in (torch.tensor(1.0), stored[name][:-1], -stored[name]):
+        with pytest.raises(ValueError, match="int8_scale: shape"):
+            dequantize({**stored, name: bad})
+    save_file({k: v for k, v in stored.items() if k != name}, str(path))  # the matrix without its scale
+    with pytest.raises(CheckpointError, match="without a .int8_scale"):
+        FastBert.from_pretrained(tmp_path / "q")
     del stored[matrix]
     save_file(stored, str(path))
     with pytest.raises(CheckpointError, match=f"missing: {matrix}"):
