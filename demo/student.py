@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fastbert.tools.seeds import mean_matrix, seed_stats
 from fastbert.training.distill_options import reading_label
+from fastbert.training.distill_study import run_tau
 from fastbert.training.kd import SUMMARY_FILE, load_student_summary
 from fastbert.training.student_scores import METHOD_NAMES, REPORT_ROWS
 
@@ -118,7 +119,7 @@ def run_space(run: dict) -> str:
     if not str(run.get("method", "")).startswith("ukd-"):
         return ""
     space = run.get("space", "probs")
-    return reading_label(space if isinstance(space, str) else "probs", _num(run, "tau"))
+    return reading_label(space if isinstance(space, str) else "probs", run_tau(run))
 
 
 def runs_by_row(report: dict) -> dict[tuple[str, str, str], list[dict]]:

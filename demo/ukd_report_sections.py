@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 
+from fastbert.training.distill_study import run_tau
 from fastbert.training.student_scores import METHOD_NAMES
 
 
@@ -51,7 +52,7 @@ def _grid_points(r: dict, report: dict) -> list[tuple[str, str, float]]:
     if not r["method"].startswith("ukd-"):
         return [("/".join([r["student"], r["method"]]), "T", r["temperature"])]
     key = "/".join([r["student"], r["method"], r.get("space", "probs")])
-    tau = float(r.get("tau") or 1.0)
+    tau = run_tau(r)
     if tau != 1.0:
         return [(key + "/tau", "τ", tau)]
     out = [(key, "γ", r["gamma"])]
