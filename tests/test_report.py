@@ -88,3 +88,82 @@ def test_report_without_calibration_is_the_uncalibrated_models(model, tmp_path, 
     assert "--no-calibration" in text
     assert raw == curve("plain")[1]
     assert curve("cal")[1] != raw
+
+
+def test_compare_rows_are_the_other_models_own_numbers(model, tmp_path, data_file):
+    from tiny import tiny_model
+
+    model.save_pretrained(tmp_path / "m")
+    other = tiny_model(tmp_path / "o", seed=7)
+    other.save_pretrained(tmp_path / "deeper")
+    out = tmp_path / "r" / "r.md"
+    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(out), compare=[str(tmp_path / "deeper")],
+                                     timing=True, png=False))
+    assert "## Compared models (same data)" in text and "deeper: FastBERT speed=0.5" in text
+    assert (out.parent / "r_depth.html").is_file()
+    numbers = json.loads((out.parent / "r.json").read_text())
+    rec = numbers["compare"]["deeper"]
+    data = load_dataset(str(data_file))
+    full = evaluate(other, data, 0.0)
+    assert rec["table"][0]["flops"] == pytest.approx(full.full_flops_per_sample)
+    assert rec["table"][0]["speedup_vs_report"] == pytest.approx(numbers["table"][0]["flops"] / full.full_flops_per_sample)
+    for row in rec["table"][1:]:
+        res = evaluate(other, data, row["speed"])
+        assert row["accuracy"] == pytest.approx(res.accuracy) and row["flops"] == pytest.approx(res.flops_per_sample)
+        assert row["speedup_own"] == pytest.approx(full.full_flops_per_sample / res.flops_per_sample)
+        assert row["ms_b1"] > 0 and row["ms_b32"] > 0
+    # At each budget: the lowest grid speed that fits it, so the next lower speed does not fit.
+    for eq, budget_row in zip(rec["equal_flops"], numbers["table"]):
+        assert eq["budget_flops"] == budget_row["flops"] and eq["report_accuracy"] == budget_row["accuracy"]
+        if eq["speed"] is None:
+            assert evaluate(other, data, 1.0).flops_per_sample > eq["budget_flops"]
+            continue
+        hit = evaluate(other, data, eq["speed"])
+        assert hit.flops_per_sample <= eq["budget_flops"] and hit.accuracy == pytest.approx(eq["accuracy"])
+        if eq["speed"] > 0:
+            assert evaluate(other, data, round(eq["speed"] - 0.01, 2)).flops_per_sample > eq["budget_flops"]
+
+
+def test_at_budget_takes_the_lowest_fitting_speed():
+    from fastbert.evaluate import EvalResult
+    from fastbert.tools.report_compare import at_budget
+
+    def r(speed, flops, acc):
+        return EvalResult(speed, 10, acc, 1.0, [10], flops, 100.0, 100.0 / flops, None)
+
+    curve = [r(0.5, 40.0, 0.7), r(0.0, 110.0, 0.9), r(0.2, 60.0, 0.8), r(0.9, 20.0, 0.95)]
+    assert at_budget(curve, 60.0).speed == 0.2  # not 0.9, although it is more accurate
+    assert at_budget(curve, 59.0).speed == 0.5
+    assert at_budget(curve, 10.0) is None
+
+
+def test_previous_keeps_baseline_and_ablation_rows_marked(model, tmp_path, data_file):
+    from tiny import tiny_model
+
+    model.save_pretrained(tmp_path / "m")
+    tiny_model(tmp_path / "j", seed=7).save_pretrained(tmp_path / "joint")
+    first = tmp_path / "a" / "r.md"
+    build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(first), [str(tmp_path / "joint")],
+                              str(tmp_path / "joint"), timing=False, png=False))
+    old = json.loads((first.parent / "r.json").read_text())
+    second = tmp_path / "b" / "r.md"
+    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(second), timing=False, png=False,
+                                     previous=str(first.parent / "r.json")))
+    new = json.loads((second.parent / "r.json").read_text())
+    for key, prefix in (("table", "Static:"), ("ablation", "without self-distillation")):
+        before = [r for r in old[key] if r["name"].startswith(prefix)]
+        after = [r for r in new[key] if r["name"].startswith(prefix)]
+        assert before and len(after) == len(before)
+        for b, a in zip(before, after):
+            assert a["name"] == b["name"] + " (kept from the previous report, not re-measured)"
+            assert (a["accuracy"], a["flops"], a["speedup"]) == (b["accuracy"], b["flops"], b["speedup"])
+    assert "are copied from" in text and "--previous" in text
+    # Re-keeping does not stack the mark; given models replace the kept rows.
+    third = tmp_path / "c" / "r.md"
+    build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(third), timing=False, png=False,
+                              previous=str(second.parent / "r.json")))
+    assert [r["name"] for r in json.loads((third.parent / "r.json").read_text())["table"]] == [r["name"] for r in new["table"]]
+    fourth = tmp_path / "d" / "r.md"
+    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(fourth), [str(tmp_path / "joint")],
+                                     timing=False, png=False, previous=str(second.parent / "r.json")))
+    assert "not re-measured" not in "".join(r["name"] for r in json.loads((fourth.parent / "r.json").read_text())["table"])

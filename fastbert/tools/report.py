@@ -16,6 +16,8 @@ from ..evaluate import all_layer_outputs, evaluate, sweep, time_plain_forward
 from ..model import FastBert
 from ..options import command_line
 from ..speedup import speedup
+from .report_compare import (FINE_SPEEDS, CompareRow, EqualFlopsRow, compare_rows, equal_flops_rows, figure_depth, markdown_compare,
+                             markdown_equal_flops)
 from .report_config import ReportConfig
 from .report_figures import FIG6_SPEEDS, figure3, figure4, figure6, figure7, save_figures
 
@@ -52,6 +54,47 @@ def table_rows(model, data, outputs, baselines: list[FastBert], timing: bool = T
         rows.append(_row(f"Static: first {b.num_layers} layer{'s' * (b.num_layers > 1)} + classifier, fine-tuned",
                          res.accuracy, res.full_flops_per_sample, ref, *plain_times(b)))
     return rows
+
+
+def _timed_compare_rows(name, other, data, outputs, report_full_flops, timing):
+    rows = compare_rows(name, other, outputs, report_full_flops, TABLE_SPEEDS)
+    if timing:
+        n = len(data)
+        time_plain_forward(other, data.subset(range(min(32, n))), 1)  # warm-up
+        rows[0].ms_b1, rows[0].ms_b32 = (_ms(time_plain_forward(other, data, b), n) for b in (1, 32))
+        for r in rows[1:]:
+            r.ms_b1, r.ms_b32 = (_ms(evaluate(other, data, r.speed, b).seconds, n) for b in (1, 32))
+    return rows
+
+
+def compare_section(cfg: ReportConfig, model, outputs, data, rows: list[dict]) -> tuple[dict, dict]:
+    """Each --compare model on the same data: its rows, its accuracy at the FLOPs of this report's
+    rows (JSON records), and the curves of all models for the figure."""
+    records, curves = {}, {Path(cfg.model).name: sweep(model, outputs, FINE_SPEEDS)}
+    for directory in cfg.compare or []:
+        other = FastBert.from_pretrained(directory)
+        if not cfg.calibrated:
+            other.config.temperatures, other.curve = None, None
+        name = Path(directory).name
+        o_out = all_layer_outputs(other, data)
+        curves[name] = sweep(other, o_out, FINE_SPEEDS)
+        meta = other.metadata()
+        records[name] = {"directory": directory, "calibrated": bool(other.config.temperatures),
+                         "commands": meta.get("commands", [meta.get("command", "(no training record)")]),
+                         "table": [r.to_dict() for r in _timed_compare_rows(name, other, data, o_out, rows[0]["flops"], cfg.timing)],
+                         "equal_flops": [r.to_dict() for r in equal_flops_rows(rows, curves[name])]}
+    return records, curves
+
+
+KEPT = " (kept from the previous report, not re-measured)"
+
+
+def kept_rows(previous: str, key: str, prefix: str, ref_flops: float) -> list[dict]:
+    """The rows of a previous report's JSON (`table` or `ablation`) whose names start with `prefix`,
+    marked as kept; their FLOPs speedup is recomputed against this run's full model."""
+    rows = json.loads(Path(previous).read_text())[key]
+    return [{**r, "name": r["name"].removesuffix(KEPT) + KEPT, "speedup": speedup(ref_flops, r["flops"])}
+            for r in rows if r["name"].startswith(prefix)]
 
 
 def ablation_rows(model, outputs, joint: FastBert | None, data) -> list[dict]:
@@ -94,26 +137,55 @@ def build_report(cfg: ReportConfig) -> str:
     joint = FastBert.from_pretrained(cfg.ablation) if cfg.ablation else None
     rows = table_rows(model, data, outputs, baselines, cfg.timing)
     abl = ablation_rows(model, outputs, joint, data)
+    if cfg.previous:
+        ref = rows[0]["flops"]
+        rows += [] if cfg.baseline else kept_rows(cfg.previous, "table", "Static:", ref)
+        abl += [] if cfg.ablation else kept_rows(cfg.previous, "ablation", "without self-distillation", ref)
     curve = sweep(model, outputs, CURVE_SPEEDS)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    compared, curves = compare_section(cfg, model, outputs, data, rows)
     figs = {"fig3": figure3(curve), "fig4_luha": figure4(outputs, model.num_layers), "fig6": figure6(model, outputs)}
     if model.metadata().get("log"):
         figs["fig7"] = figure7(model.metadata()["log"])
+    if compared:
+        figs["depth"] = figure_depth(curves)
     saved = save_figures(figs, out.parent, out.stem, png=cfg.png)
-    text = _markdown(cfg, model, len(data), rows, abl, curve, saved)
+    text = _markdown(cfg, model, len(data), rows, abl, curve, saved,
+                     _compare_markdown(compared, saved) if compared else "")
     out.write_text(text)
-    (out.parent / f"{out.stem}.json").write_text(json.dumps({"table": rows, "ablation": abl,
-                                                             "curve": [r.to_dict() for r in curve]}, indent=1))
+    numbers = {"table": rows, "ablation": abl, "curve": [r.to_dict() for r in curve]}
+    if compared:
+        numbers["compare"] = compared
+    (out.parent / f"{out.stem}.json").write_text(json.dumps(numbers, indent=1))
     return text
 
 
-def _markdown(cfg: ReportConfig, model, num_rows: int, rows, abl, curve, saved: dict[str, str]) -> str:
+def _compare_markdown(compared: dict, saved: dict[str, str]) -> str:
+    parts = ["\n## Compared models (same data)\n",
+             "Each model below is evaluated on the same rows. Its speedups are given against its own full model (as "
+             "in the table above) and against this report's full model. \"At the FLOPs of\": the compared model at "
+             f"its lowest speed (grid {FINE_SPEEDS[1]:g}) whose mean FLOPs per sample fit those of the named row "
+             "of this report; the speed is chosen on FLOPs alone.\n",
+             f"![]({saved['depth']}.png) ([interactive]({saved['depth']}.html))\n"]
+    for name, rec in compared.items():
+        temps = "its calibrated temperatures" if rec["calibrated"] else "no temperatures (uncalibrated)"
+        made = "; then ".join(f"`{c}`" for c in rec["commands"])
+        parts += [f"### `{rec['directory']}` ({temps})\n", f"Made by: {made}.\n", markdown_compare([CompareRow(**r) for r in rec["table"]]), "",
+                  markdown_equal_flops(name, [EqualFlopsRow(**r) for r in rec["equal_flops"]]), ""]
+    return "\n".join(parts)
+
+
+def _markdown(cfg: ReportConfig, model, num_rows: int, rows, abl, curve, saved: dict[str, str],
+              compared_md: str = "") -> str:
     meta = model.metadata()
     threads = torch.get_num_threads()
     curve_md = ["| speed | accuracy | mean exit layer | FLOPs speedup |", "|---:|---:|---:|---:|"]
     curve_md += [f"| {r.speed:g} | {100 * r.accuracy:.2f}% | {r.mean_exit_layer:.2f} | {r.flops_speedup:.2f}x |"
                  for r in curve]
+    kept_note = (f"Rows marked{KEPT} are copied from `{cfg.previous}` (their models were not given to this run); "
+                 "every other number was measured by the command at the end.\n\n"
+                 if any(KEPT in r["name"] for r in rows + abl) else "")
     held = f" (the {cfg.dev_fraction:g} held out by training, seed {cfg.seed})" if cfg.dev_fraction else ""
     text = f"""# Evaluation report: `{cfg.model}`
 
@@ -132,7 +204,7 @@ The full model is the backbone with its teacher classifier only, as a plain fine
 would be run. The static baselines are the same backbone cut to its first layers and fine-tuned
 with the same classifier (the analog of the paper's DistilBERT rows).
 
-## Ablation
+{kept_note}## Ablation
 
 {markdown_table(abl)}
 
@@ -160,5 +232,6 @@ Each point is a dev evaluation logged by `python -m fastbert train` (every {meta
 During fine-tuning the students are untrained, so speed 0.5 exits late or never; self-distillation
 makes them confident where the teacher is.
 """
+    text += compared_md
     text += f"\n## Regenerate\n\n```\n{command_line('report', cfg)}\n```\n"
     return text

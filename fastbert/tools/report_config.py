@@ -15,6 +15,12 @@ class ReportConfig:
     baseline: list[str] | None = field(default=None, metadata={
         "action": "append", "help": "a static baseline model directory (repeatable)"})
     ablation: str | None = field(default=None, metadata={"help": "a model trained with --stages joint (no self-distillation)"})
+    previous: str | None = field(default=None, metadata={
+        "help": "a previous report's JSON: its static-baseline (and ablation) rows are kept, marked as not re-measured, "
+                "when no --baseline (--ablation) is given"})
+    compare: list[str] | None = field(default=None, metadata={
+        "action": "append", "help": "another model directory on the same data (e.g. a deeper backbone): its rows "
+                                    "beside this model's and its accuracy at their FLOPs (repeatable)"})
     timing: bool = field(default=True, metadata={"help": "skip the CPU timing columns"})
     png: bool = field(default=True, metadata={"help": "only the HTML figures"})
     dev_fraction: float = field(default=0.0, metadata={

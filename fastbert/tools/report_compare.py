@@ -1,0 +1,118 @@
+"""Another model on the report's data, beside the report's model (`python -m fastbert report
+--compare DIR`): its Table 2 rows, and its accuracy at the FLOPs of each of the report's rows.
+
+Made for depth: the same data on a 6-layer and a 12-layer backbone, where the deeper model's
+speedups reach further but each of its layers costs more. "Equal FLOPs" picks, for a budget, the
+compared model's lowest speed on a fine grid whose mean FLOPs per sample fit the budget (the most
+FLOPs it may spend): a rule on FLOPs alone, so no accuracy is chosen on the data it is scored on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..evaluate import EvalResult, sweep
+from ..speedup import speedup
+
+FINE_SPEEDS = [round(0.01 * i, 2) for i in range(101)]
+
+
+@dataclass
+class CompareRow:
+    """One row of a compared model: accuracy and FLOPs, its speedup against its own full model and
+    against the report's full model (FLOPs speedup; > 1 means fewer FLOPs than that model)."""
+
+    name: str
+    speed: float | None  # None: the full model (teacher only)
+    accuracy: float
+    flops: float
+    speedup_own: float
+    speedup_vs_report: float
+    mean_exit_layer: float
+    ms_b1: float | None = None
+    ms_b32: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EqualFlopsRow:
+    """At the FLOPs of one of the report's rows (`budget`): the report model's accuracy there and
+    the compared model's at its lowest fitting speed (None when no speed fits the budget)."""
+
+    budget_row: str
+    budget_flops: float
+    report_accuracy: float
+    speed: float | None
+    accuracy: float | None
+    flops: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_rows(name: str, other, outputs, report_full_flops: float, speeds) -> list[CompareRow]:
+    """The compared model's full row (teacher only: its plain-run FLOPs) and a row per speed."""
+    full = sweep(other, outputs, [0.0])[0]
+    rows = [CompareRow(f"{name}: full model ({other.num_layers} layers, teacher only)", None, full.accuracy,
+                       full.full_flops_per_sample, 1.0, speedup(report_full_flops, full.full_flops_per_sample),
+                       float(other.num_layers))]
+    for r in sweep(other, outputs, speeds):
+        rows.append(CompareRow(f"{name}: FastBERT speed={r.speed:g}", r.speed, r.accuracy, r.flops_per_sample,
+                               speedup(full.full_flops_per_sample, r.flops_per_sample),
+                               speedup(report_full_flops, r.flops_per_sample), r.mean_exit_layer))
+    return rows
+
+
+def at_budget(curve: list[EvalResult], budget: float) -> EvalResult | None:
+    """The lowest speed of `curve` (sorted by speed) whose FLOPs per sample fit `budget`."""
+    return next((r for r in sorted(curve, key=lambda r: r.speed) if r.flops_per_sample <= budget), None)
+
+
+def equal_flops_rows(report_rows: list[dict], other_curve: list[EvalResult]) -> list[EqualFlopsRow]:
+    """For each of the report's Table 2 rows, the compared model at that row's FLOPs."""
+    out = []
+    for row in report_rows:
+        hit = at_budget(other_curve, row["flops"])
+        out.append(EqualFlopsRow(row["name"], row["flops"], row["accuracy"], None if hit is None else hit.speed,
+                                 None if hit is None else hit.accuracy, None if hit is None else hit.flops_per_sample))
+    return out
+
+
+def markdown_compare(rows: list[CompareRow]) -> str:
+    out = ["| model | accuracy | mean exit layer | FLOPs / sample | FLOPs speedup (own full model) "
+           "| FLOPs speedup (this report's full model) | CPU ms / sample, batch 1 | CPU ms / sample, batch 32 |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t1 = "–" if r.ms_b1 is None else f"{r.ms_b1:.2f}"
+        t32 = "–" if r.ms_b32 is None else f"{r.ms_b32:.2f}"
+        out.append(f"| {r.name} | {100 * r.accuracy:.2f}% | {r.mean_exit_layer:.2f} | {r.flops / 1e6:.1f}M "
+                   f"| {r.speedup_own:.2f}x | {r.speedup_vs_report:.2f}x | {t1} | {t32} |")
+    return "\n".join(out)
+
+
+def markdown_equal_flops(name: str, rows: list[EqualFlopsRow]) -> str:
+    out = [f"| at the FLOPs of | FLOPs / sample | this report's model | {name} | its speed | its FLOPs / sample | difference (points) |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r.accuracy is None:
+            out.append(f"| {r.budget_row} | {r.budget_flops / 1e6:.1f}M | {100 * r.report_accuracy:.2f}% "
+                       "| no speed fits | – | – | – |")
+            continue
+        out.append(f"| {r.budget_row} | {r.budget_flops / 1e6:.1f}M | {100 * r.report_accuracy:.2f}% "
+                   f"| {100 * r.accuracy:.2f}% | {r.speed:g} | {r.flops / 1e6:.1f}M "
+                   f"| {100 * (r.accuracy - r.report_accuracy):+.2f} |")
+    return "\n".join(out)
+
+
+def figure_depth(curves: dict[str, list[EvalResult]]):
+    """Accuracy against mean FLOPs per sample, one line per model (speed 0 to 1)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, curve in curves.items():
+        fig.add_trace(go.Scatter(x=[r.flops_per_sample / 1e6 for r in curve], y=[100 * r.accuracy for r in curve],
+                                 mode="lines+markers", name=name, text=[f"speed {r.speed:g}" for r in curve]))
+    fig.update_layout(title="Accuracy against FLOPs: the report's model and the compared ones",
+                      xaxis_title="MFLOPs per sample (mean)", yaxis_title="accuracy (%)", width=900, height=450)
+    return fig
