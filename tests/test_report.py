@@ -94,23 +94,27 @@ def test_compare_rows_are_the_other_models_own_numbers(model, tmp_path, data_fil
     from tiny import tiny_model
 
     model.save_pretrained(tmp_path / "m")
-    other = tiny_model(tmp_path / "o", seed=7)
-    other.save_pretrained(tmp_path / "deeper")
+    other = tiny_model(tmp_path / "o", seed=7, layers=2)  # fewer FLOPs: its two speedups differ
+    other.save_pretrained(tmp_path / "shallower")
     out = tmp_path / "r" / "r.md"
-    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(out), compare=[str(tmp_path / "deeper")],
+    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(out), compare=[str(tmp_path / "shallower")],
                                      timing=True, png=False))
-    assert "## Compared models (same data)" in text and "deeper: FastBERT speed=0.5" in text
+    assert "## Compared models (same data)" in text and "shallower: FastBERT speed=0.5" in text
     assert (out.parent / "r_depth.html").is_file()
     numbers = json.loads((out.parent / "r.json").read_text())
-    rec = numbers["compare"]["deeper"]
+    rec = numbers["compare"]["shallower"]
+    assert rec["calibrated"] is False and len(rec["curve"]) == 101
     data = load_dataset(str(data_file))
     full = evaluate(other, data, 0.0)
+    report_full = numbers["table"][0]["flops"]
+    assert full.full_flops_per_sample < report_full
     assert rec["table"][0]["flops"] == pytest.approx(full.full_flops_per_sample)
-    assert rec["table"][0]["speedup_vs_report"] == pytest.approx(numbers["table"][0]["flops"] / full.full_flops_per_sample)
+    assert rec["table"][0]["speedup_vs_report"] == pytest.approx(report_full / full.full_flops_per_sample)
     for row in rec["table"][1:]:
         res = evaluate(other, data, row["speed"])
         assert row["accuracy"] == pytest.approx(res.accuracy) and row["flops"] == pytest.approx(res.flops_per_sample)
         assert row["speedup_own"] == pytest.approx(full.full_flops_per_sample / res.flops_per_sample)
+        assert row["speedup_vs_report"] == pytest.approx(report_full / res.flops_per_sample)
         assert row["ms_b1"] > 0 and row["ms_b32"] > 0
     # At each budget: the lowest grid speed that fits it, so the next lower speed does not fit.
     for eq, budget_row in zip(rec["equal_flops"], numbers["table"]):
@@ -122,6 +126,35 @@ def test_compare_rows_are_the_other_models_own_numbers(model, tmp_path, data_fil
         assert hit.flops_per_sample <= eq["budget_flops"] and hit.accuracy == pytest.approx(eq["accuracy"])
         if eq["speed"] > 0:
             assert evaluate(other, data, round(eq["speed"] - 0.01, 2)).flops_per_sample > eq["budget_flops"]
+
+
+def test_compare_follows_the_calibration_flag_and_refuses_equal_names(model, tmp_path, data_file, texts):
+    from fastbert.calibrate import calibrate
+    from tiny import tiny_model
+
+    model.save_pretrained(tmp_path / "m")
+    cal = tiny_model(tmp_path / "tok", seed=3)
+    calibrate(cal, TextDataset(texts * 3, ["positive", "negative", "positive"] * 9))
+    cal.save_pretrained(tmp_path / "cal")
+
+    def compared(**kwargs):
+        out = tmp_path / str(len(kwargs)) / "r.md"
+        text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(out), compare=[str(tmp_path / "cal")],
+                                         timing=False, png=False, **kwargs))
+        return text, json.loads((out.parent / "r.json").read_text())["compare"]["cal"]
+
+    text, on = compared()
+    assert on["calibrated"] is True and "with its calibrated temperatures" in text
+    text, off = compared(calibrated=False)
+    assert off["calibrated"] is False and "uncalibrated: the paper's exits" in text
+    plain = tiny_model(tmp_path / "tok2", seed=3)  # the same weights without temperatures
+    data = load_dataset(str(data_file))
+    assert [r["accuracy"] for r in off["curve"]] == [r.accuracy for r in sweep(plain, all_layer_outputs(plain, data), [0.01 * i for i in range(101)])]
+    (tmp_path / "x").mkdir()
+    model.save_pretrained(tmp_path / "x" / "m")
+    with pytest.raises(ValueError, match="different names"):
+        build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(tmp_path / "e.md"),
+                                  compare=[str(tmp_path / "x" / "m")], timing=False, png=False))
 
 
 def test_at_budget_takes_the_lowest_fitting_speed():
@@ -142,28 +175,39 @@ def test_previous_keeps_baseline_and_ablation_rows_marked(model, tmp_path, data_
 
     model.save_pretrained(tmp_path / "m")
     tiny_model(tmp_path / "j", seed=7).save_pretrained(tmp_path / "joint")
+    tiny_model(tmp_path / "s", seed=5, layers=2).save_pretrained(tmp_path / "small")  # another full-model cost
     first = tmp_path / "a" / "r.md"
     build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(first), [str(tmp_path / "joint")],
                               str(tmp_path / "joint"), timing=False, png=False))
     old = json.loads((first.parent / "r.json").read_text())
     second = tmp_path / "b" / "r.md"
-    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(second), timing=False, png=False,
-                                     previous=str(first.parent / "r.json")))
+    previous = str(first.parent / "r.json")
+    text = build_report(ReportConfig(str(tmp_path / "small"), str(data_file), str(second), timing=False, png=False,
+                                     previous=previous))
     new = json.loads((second.parent / "r.json").read_text())
+    ref = new["table"][0]["flops"]
+    assert ref != old["table"][0]["flops"]
     for key, prefix in (("table", "Static:"), ("ablation", "without self-distillation")):
         before = [r for r in old[key] if r["name"].startswith(prefix)]
         after = [r for r in new[key] if r["name"].startswith(prefix)]
         assert before and len(after) == len(before)
         for b, a in zip(before, after):
             assert a["name"] == b["name"] + " (kept from the previous report, not re-measured)"
-            assert (a["accuracy"], a["flops"], a["speedup"]) == (b["accuracy"], b["flops"], b["speedup"])
-    assert "are copied from" in text and "--previous" in text
-    # Re-keeping does not stack the mark; given models replace the kept rows.
+            assert (a["accuracy"], a["flops"], a["kept_from"]) == (b["accuracy"], b["flops"], previous)
+            assert a["speedup"] == pytest.approx(ref / b["flops"])  # against this run's full model
+    assert f"are copied from `{previous}`" in text and "--previous" in text
+    # Re-keeping neither stacks the mark nor forgets the first source; given models replace kept rows.
     third = tmp_path / "c" / "r.md"
-    build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(third), timing=False, png=False,
+    build_report(ReportConfig(str(tmp_path / "small"), str(data_file), str(third), timing=False, png=False,
                               previous=str(second.parent / "r.json")))
-    assert [r["name"] for r in json.loads((third.parent / "r.json").read_text())["table"]] == [r["name"] for r in new["table"]]
+    again = json.loads((third.parent / "r.json").read_text())["table"]
+    assert [r["name"] for r in again] == [r["name"] for r in new["table"]]
+    assert {r["kept_from"] for r in again if "kept_from" in r} == {previous}
     fourth = tmp_path / "d" / "r.md"
-    text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(fourth), [str(tmp_path / "joint")],
-                                     timing=False, png=False, previous=str(second.parent / "r.json")))
+    build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(fourth), [str(tmp_path / "joint")],
+                              timing=False, png=False, previous=str(second.parent / "r.json")))
     assert "not re-measured" not in "".join(r["name"] for r in json.loads((fourth.parent / "r.json").read_text())["table"])
+    # Rows measured on other data are refused.
+    with pytest.raises(ValueError, match="measured on"):
+        build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(tmp_path / "e" / "r.md"), timing=False,
+                                  png=False, dev_fraction=0.5, previous=previous))

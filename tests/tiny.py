@@ -40,10 +40,10 @@ def tiny_backbone_config(model_type: str = "bert", **overrides):
 
 
 def tiny_model(tmp_dir: Path, model_type: str = "bert", labels=("negative", "positive"), seed: int = 0,
-               **config_kwargs) -> FastBert:
-    """A seeded random FastBERT on a tiny BERT (or RoBERTa) encoder."""
+               layers: int = 3, **config_kwargs) -> FastBert:
+    """A seeded random FastBERT on a tiny BERT (or RoBERTa) encoder of `layers` layers."""
     torch.manual_seed(seed)
-    encoder = LayerwiseEncoder.from_config(tiny_backbone_config(model_type))
+    encoder = LayerwiseEncoder.from_config(tiny_backbone_config(model_type, num_hidden_layers=layers))
     config = FastBertConfig(backbone=f"tiny-{model_type}", labels=list(labels), classifier_width=16,
                             classifier_heads=2, max_length=48, **config_kwargs)
     model = FastBert(config, encoder, tiny_tokenizer(tmp_dir / "tokenizer"))

@@ -2,7 +2,9 @@
 
 Writes <out>.md with a Table 2-style comparison (full model, FastBERT at several speeds,
 static 1- and 3-layer baselines), the ablation, and the paper's Figures 3, 4, 6 and 7 as
-plotly figures (PNG + HTML). Every number in it is computed here and printed.
+plotly figures (PNG + HTML); with --compare, other models on the same data beside it
+(`report_compare.py`). Every number in it is computed here and printed, except the rows that
+--previous copies from an earlier report's JSON, which are marked as such.
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from ..evaluate import all_layer_outputs, evaluate, sweep, time_plain_forward
 from ..model import FastBert
 from ..options import command_line
 from ..speedup import speedup
-from .report_compare import (FINE_SPEEDS, CompareRow, EqualFlopsRow, compare_rows, equal_flops_rows, figure_depth, markdown_compare,
+from .report_compare import (FINE_SPEEDS, ComparedModel, compare_rows, equal_flops_rows, markdown_compare,
                              markdown_equal_flops)
 from .report_config import ReportConfig
-from .report_figures import FIG6_SPEEDS, figure3, figure4, figure6, figure7, save_figures
+from .report_figures import FIG6_SPEEDS, figure3, figure4, figure6, figure7, figure_depth, save_figures
 
 CURVE_SPEEDS = [round(0.05 * i, 2) for i in range(21)]
 TABLE_SPEEDS = [0.1, 0.5, 0.8]
@@ -67,34 +69,38 @@ def _timed_compare_rows(name, other, data, outputs, report_full_flops, timing):
     return rows
 
 
-def compare_section(cfg: ReportConfig, model, outputs, data, rows: list[dict]) -> tuple[dict, dict]:
+def compare_section(cfg: ReportConfig, model, outputs, data, rows: list[dict]) -> dict[str, ComparedModel]:
     """Each --compare model on the same data: its rows, its accuracy at the FLOPs of this report's
-    rows (JSON records), and the curves of all models for the figure."""
-    records, curves = {}, {Path(cfg.model).name: sweep(model, outputs, FINE_SPEEDS)}
-    for directory in cfg.compare or []:
+    rows and its curve on the fine grid, keyed by its directory's name (names must differ)."""
+    names = [Path(cfg.model).name] + [Path(d).name for d in cfg.compare or []]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--model and --compare directories need different names (they label the rows): {names}")
+    compared = {}
+    for directory, name in zip(cfg.compare or [], names[1:]):
         other = FastBert.from_pretrained(directory)
         if not cfg.calibrated:
             other.config.temperatures, other.curve = None, None
-        name = Path(directory).name
         o_out = all_layer_outputs(other, data)
-        curves[name] = sweep(other, o_out, FINE_SPEEDS)
+        curve = sweep(other, o_out, FINE_SPEEDS)
         meta = other.metadata()
-        records[name] = {"directory": directory, "calibrated": bool(other.config.temperatures),
-                         "commands": meta.get("commands", [meta.get("command", "(no training record)")]),
-                         "table": [r.to_dict() for r in _timed_compare_rows(name, other, data, o_out, rows[0]["flops"], cfg.timing)],
-                         "equal_flops": [r.to_dict() for r in equal_flops_rows(rows, curves[name])]}
-    return records, curves
+        compared[name] = ComparedModel(
+            directory, bool(other.config.temperatures), meta.get("commands", [meta.get("command", "(no training record)")]),
+            _timed_compare_rows(name, other, data, o_out, rows[0]["flops"], cfg.timing), equal_flops_rows(rows, curve), curve)
+    return compared
 
 
 KEPT = " (kept from the previous report, not re-measured)"
 
 
-def kept_rows(previous: str, key: str, prefix: str, ref_flops: float) -> list[dict]:
+def kept_rows(previous: str, key: str, prefix: str, ref_flops: float, data_record: dict) -> list[dict]:
     """The rows of a previous report's JSON (`table` or `ablation`) whose names start with `prefix`,
-    marked as kept; their FLOPs speedup is recomputed against this run's full model."""
-    rows = json.loads(Path(previous).read_text())[key]
-    return [{**r, "name": r["name"].removesuffix(KEPT) + KEPT, "speedup": speedup(ref_flops, r["flops"])}
-            for r in rows if r["name"].startswith(prefix)]
+    marked as kept (`kept_from`: the file, or the one an earlier keep named); their FLOPs speedup is
+    recomputed against this run's full model. A JSON that records other data is refused."""
+    numbers = json.loads(Path(previous).read_text())
+    if numbers.get("data", data_record) != data_record:
+        raise ValueError(f"--previous {previous} was measured on {numbers['data']}, this report on {data_record}")
+    return [{**r, "name": r["name"].removesuffix(KEPT) + KEPT, "speedup": speedup(ref_flops, r["flops"]),
+             "kept_from": r.get("kept_from", previous)} for r in numbers[key] if r["name"].startswith(prefix)]
 
 
 def ablation_rows(model, outputs, joint: FastBert | None, data) -> list[dict]:
@@ -137,42 +143,47 @@ def build_report(cfg: ReportConfig) -> str:
     joint = FastBert.from_pretrained(cfg.ablation) if cfg.ablation else None
     rows = table_rows(model, data, outputs, baselines, cfg.timing)
     abl = ablation_rows(model, outputs, joint, data)
+    data_record = {"path": cfg.data, "dev_fraction": cfg.dev_fraction, "seed": cfg.seed, "rows": len(data)}
     if cfg.previous:
         ref = rows[0]["flops"]
-        rows += [] if cfg.baseline else kept_rows(cfg.previous, "table", "Static:", ref)
-        abl += [] if cfg.ablation else kept_rows(cfg.previous, "ablation", "without self-distillation", ref)
+        rows += [] if cfg.baseline else kept_rows(cfg.previous, "table", "Static:", ref, data_record)
+        abl += [] if cfg.ablation else kept_rows(cfg.previous, "ablation", "without self-distillation", ref, data_record)
     curve = sweep(model, outputs, CURVE_SPEEDS)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compared, curves = compare_section(cfg, model, outputs, data, rows)
+    compared = compare_section(cfg, model, outputs, data, rows)
     figs = {"fig3": figure3(curve), "fig4_luha": figure4(outputs, model.num_layers), "fig6": figure6(model, outputs)}
     if model.metadata().get("log"):
         figs["fig7"] = figure7(model.metadata()["log"])
     if compared:
-        figs["depth"] = figure_depth(curves)
+        figs["depth"] = figure_depth({Path(cfg.model).name: sweep(model, outputs, FINE_SPEEDS)}
+                                     | {name: c.curve for name, c in compared.items()})
     saved = save_figures(figs, out.parent, out.stem, png=cfg.png)
     text = _markdown(cfg, model, len(data), rows, abl, curve, saved,
-                     _compare_markdown(compared, saved) if compared else "")
+                     _compare_markdown(compared, saved, cfg.calibrated and bool(model.config.temperatures))
+                     if compared else "")
     out.write_text(text)
-    numbers = {"table": rows, "ablation": abl, "curve": [r.to_dict() for r in curve]}
+    numbers = {"data": data_record, "table": rows, "ablation": abl, "curve": [r.to_dict() for r in curve]}
     if compared:
-        numbers["compare"] = compared
+        numbers["compare"] = {name: c.to_dict() for name, c in compared.items()}
     (out.parent / f"{out.stem}.json").write_text(json.dumps(numbers, indent=1))
     return text
 
 
-def _compare_markdown(compared: dict, saved: dict[str, str]) -> str:
+def _compare_markdown(compared: dict[str, ComparedModel], saved: dict[str, str], calibrated: bool) -> str:
+    own = "with its calibrated temperatures" if calibrated else "uncalibrated (the paper's exits)"
     parts = ["\n## Compared models (same data)\n",
+             f"This report's model is scored {own}; each compared model's heading says how it is scored.\n",
              "Each model below is evaluated on the same rows. Its speedups are given against its own full model (as "
              "in the table above) and against this report's full model. \"At the FLOPs of\": the compared model at "
              f"its lowest speed (grid {FINE_SPEEDS[1]:g}) whose mean FLOPs per sample fit those of the named row "
              "of this report; the speed is chosen on FLOPs alone.\n",
              f"![]({saved['depth']}.png) ([interactive]({saved['depth']}.html))\n"]
-    for name, rec in compared.items():
-        temps = "its calibrated temperatures" if rec["calibrated"] else "no temperatures (uncalibrated)"
-        made = "; then ".join(f"`{c}`" for c in rec["commands"])
-        parts += [f"### `{rec['directory']}` ({temps})\n", f"Made by: {made}.\n", markdown_compare([CompareRow(**r) for r in rec["table"]]), "",
-                  markdown_equal_flops(name, [EqualFlopsRow(**r) for r in rec["equal_flops"]]), ""]
+    for name, c in compared.items():
+        temps = "with its calibrated temperatures" if c.calibrated else "uncalibrated: the paper's exits"
+        made = "; then ".join(f"`{cmd}`" for cmd in c.commands)
+        parts += [f"### `{c.directory}`, {temps}\n", f"Made by: {made}.\n", markdown_compare(c.table), "",
+                  markdown_equal_flops(name, c.equal_flops), ""]
     return "\n".join(parts)
 
 
@@ -183,9 +194,10 @@ def _markdown(cfg: ReportConfig, model, num_rows: int, rows, abl, curve, saved: 
     curve_md = ["| speed | accuracy | mean exit layer | FLOPs speedup |", "|---:|---:|---:|---:|"]
     curve_md += [f"| {r.speed:g} | {100 * r.accuracy:.2f}% | {r.mean_exit_layer:.2f} | {r.flops_speedup:.2f}x |"
                  for r in curve]
-    kept_note = (f"Rows marked{KEPT} are copied from `{cfg.previous}` (their models were not given to this run); "
-                 "every other number was measured by the command at the end.\n\n"
-                 if any(KEPT in r["name"] for r in rows + abl) else "")
+    sources = sorted({r["kept_from"] for r in rows + abl if "kept_from" in r})
+    kept_note = (f"Rows marked{KEPT} are copied from {', '.join(f'`{x}`' for x in sources)} (their models were not "
+                 "given to this run); every other number was measured by the command at the end.\n\n"
+                 if sources else "")
     held = f" (the {cfg.dev_fraction:g} held out by training, seed {cfg.seed})" if cfg.dev_fraction else ""
     text = f"""# Evaluation report: `{cfg.model}`
 

@@ -1,8 +1,9 @@
 """Another model on the report's data, beside the report's model (`python -m fastbert report
 --compare DIR`): its Table 2 rows, and its accuracy at the FLOPs of each of the report's rows.
 
-Made for depth: the same data on a 6-layer and a 12-layer backbone, where the deeper model's
-speedups reach further but each of its layers costs more. "Equal FLOPs" picks, for a budget, the
+Made for backbones of different depth on the same data (a 6-layer and a 12-layer one, which may
+also differ in tokenizer and pre-training): the deeper model's speedups reach further but it
+starts from more FLOPs. "Equal FLOPs" picks, for a budget, the
 compared model's lowest speed on a fine grid whose mean FLOPs per sample fit the budget (the most
 FLOPs it may spend): a rule on FLOPs alone, so no accuracy is chosen on the data it is scored on.
 """
@@ -51,6 +52,23 @@ class EqualFlopsRow:
         return asdict(self)
 
 
+@dataclass
+class ComparedModel:
+    """One --compare model: where it is, how it was made and scored, and its rows and curve."""
+
+    directory: str
+    calibrated: bool
+    commands: list[str]
+    table: list[CompareRow]
+    equal_flops: list[EqualFlopsRow]
+    curve: list[EvalResult]  # the FINE_SPEEDS grid
+
+    def to_dict(self) -> dict:
+        return {"directory": self.directory, "calibrated": self.calibrated, "commands": self.commands,
+                "table": [r.to_dict() for r in self.table], "equal_flops": [r.to_dict() for r in self.equal_flops],
+                "curve": [r.to_dict() for r in self.curve]}
+
+
 def compare_rows(name: str, other, outputs, report_full_flops: float, speeds) -> list[CompareRow]:
     """The compared model's full row (teacher only: its plain-run FLOPs) and a row per speed."""
     full = sweep(other, outputs, [0.0])[0]
@@ -92,7 +110,8 @@ def markdown_compare(rows: list[CompareRow]) -> str:
 
 
 def markdown_equal_flops(name: str, rows: list[EqualFlopsRow]) -> str:
-    out = [f"| at the FLOPs of | FLOPs / sample | this report's model | {name} | its speed | its FLOPs / sample | difference (points) |",
+    out = [f"| at the FLOPs of | FLOPs / sample | that row's accuracy | {name} | its speed | its FLOPs / sample "
+           f"| {name} minus that row (points) |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.accuracy is None:
@@ -103,16 +122,3 @@ def markdown_equal_flops(name: str, rows: list[EqualFlopsRow]) -> str:
                    f"| {100 * r.accuracy:.2f}% | {r.speed:g} | {r.flops / 1e6:.1f}M "
                    f"| {100 * (r.accuracy - r.report_accuracy):+.2f} |")
     return "\n".join(out)
-
-
-def figure_depth(curves: dict[str, list[EvalResult]]):
-    """Accuracy against mean FLOPs per sample, one line per model (speed 0 to 1)."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for name, curve in curves.items():
-        fig.add_trace(go.Scatter(x=[r.flops_per_sample / 1e6 for r in curve], y=[100 * r.accuracy for r in curve],
-                                 mode="lines+markers", name=name, text=[f"speed {r.speed:g}" for r in curve]))
-    fig.update_layout(title="Accuracy against FLOPs: the report's model and the compared ones",
-                      xaxis_title="MFLOPs per sample (mean)", yaxis_title="accuracy (%)", width=900, height=450)
-    return fig

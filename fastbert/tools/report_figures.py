@@ -97,6 +97,19 @@ def figure7(log: list[dict]):
     return fig
 
 
+def figure_depth(curves: dict[str, list[EvalResult]]):
+    """Accuracy against mean FLOPs per sample, one line per model (speed 0 to 1)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, curve in curves.items():
+        fig.add_trace(go.Scatter(x=[r.flops_per_sample / 1e6 for r in curve], y=[100 * r.accuracy for r in curve],
+                                 mode="lines+markers", name=name, text=[f"speed {r.speed:g}" for r in curve]))
+    fig.update_layout(title="Accuracy against FLOPs: the report's model and the compared ones",
+                      xaxis_title="MFLOPs per sample (mean)", yaxis_title="accuracy (%)", width=900, height=450)
+    return fig
+
+
 def check_png_export() -> None:
     """PNG figures need kaleido, an optional extra (`pip install 'fastbert-adaptive[report]'`).
     A ValueError (the CLI prints it as one line) before any work when it is missing."""
