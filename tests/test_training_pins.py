@@ -88,8 +88,11 @@ PINNED = {  # printed by `python tests/test_training_pins.py` at commit abcd867
 
 
 def _check(got: dict, names):
+    # rel 1e-5: the same code (b2e73aa) on a CPU with AVX-512 FP16/BF16 kernels gave the distill losses
+    # 2.4e-6 apart from these pins (other float kernels, not other arithmetic); a changed loop moves
+    # them by orders of magnitude more.
     for name in names:
-        assert got[name] == pytest.approx(PINNED[name], rel=1e-6, abs=1e-7), name
+        assert got[name] == pytest.approx(PINNED[name], rel=1e-5, abs=1e-7), name
 
 
 def test_fastbert_stages_give_the_pinned_losses(tmp_path):
