@@ -24,7 +24,7 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--dev-fraction", type=float, default=0.0, help="the held-out part of `train --dev-fraction`")
     p.add_argument("--seed", type=int, default=0, help="the seed of that split")
-    p.add_argument("--speeds", default="0.1,0.3,0.5,0.8")
+    p.add_argument("--speeds", default="0,0.1,0.3,0.5,0.8", help="speed 0: every layer runs, the teacher decides")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
