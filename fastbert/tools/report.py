@@ -18,7 +18,7 @@ from ..evaluate import all_layer_outputs, evaluate, sweep, time_plain_forward
 from ..model import FastBert
 from ..options import command_line
 from ..speedup import speedup
-from .report_compare import (FINE_SPEEDS, ComparedModel, compare_rows, equal_flops_rows, markdown_compare,
+from .report_compare import (FINE_SPEEDS, ComparedModel, compare_rows, equal_flops_rows, markdown_compare, ms_cell,
                              markdown_equal_flops)
 from .report_config import ReportConfig
 from .report_figures import FIG6_SPEEDS, figure3, figure4, figure6, figure7, figure_depth, save_figures
@@ -36,36 +36,42 @@ def _row(name, acc, flops, full_ref, t1, t32):
             "ms_b1": t1, "ms_b32": t32}
 
 
+def plain_ms(model, data) -> tuple[float, float]:
+    """CPU ms per sample of the plain model (teacher only) at batch 1 and 32, after a warm-up."""
+    n = len(data)
+    time_plain_forward(model, data.subset(range(min(32, n))), 1)  # warm-up: thread pool, allocator
+    return _ms(time_plain_forward(model, data, 1), n), _ms(time_plain_forward(model, data, 32), n)
+
+
+def adaptive_ms(model, data, speed: float) -> tuple[float, float]:
+    """CPU ms per sample of adaptive inference at `speed`, batch 1 and 32."""
+    n = len(data)
+    return _ms(evaluate(model, data, speed, 1).seconds, n), _ms(evaluate(model, data, speed, 32).seconds, n)
+
+
 def table_rows(model, data, outputs, baselines: list[FastBert], timing: bool = True) -> list[dict]:
     """Rows shaped like the paper's Table 2. FLOPs are per sample, means over the data."""
-    n = len(data)
     full = sweep(model, outputs, [0.0])[0]
     ref = full.full_flops_per_sample
-
-    def plain_times(m):
-        time_plain_forward(m, data.subset(range(min(32, n))), 1)  # warm-up: thread pool, allocator
-        return (_ms(time_plain_forward(m, data, 1), n), _ms(time_plain_forward(m, data, 32), n)) if timing else (None, None)
-
-    rows = [_row(f"Full model ({model.num_layers} layers, teacher only)", full.accuracy, ref, ref, *plain_times(model))]
+    untimed = (None, None)
+    rows = [_row(f"Full model ({model.num_layers} layers, teacher only)", full.accuracy, ref, ref,
+                 *(plain_ms(model, data) if timing else untimed))]
     for r in sweep(model, outputs, TABLE_SPEEDS):
-        times = ((_ms(evaluate(model, data, r.speed, 1).seconds, n), _ms(evaluate(model, data, r.speed, 32).seconds, n))
-                 if timing else (None, None))
-        rows.append(_row(f"FastBERT speed={r.speed:g}", r.accuracy, r.flops_per_sample, ref, *times))
+        rows.append(_row(f"FastBERT speed={r.speed:g}", r.accuracy, r.flops_per_sample, ref,
+                         *(adaptive_ms(model, data, r.speed) if timing else untimed)))
     for b in baselines:
         res = sweep(b, all_layer_outputs(b, data), [0.0])[0]
         rows.append(_row(f"Static: first {b.num_layers} layer{'s' * (b.num_layers > 1)} + classifier, fine-tuned",
-                         res.accuracy, res.full_flops_per_sample, ref, *plain_times(b)))
+                         res.accuracy, res.full_flops_per_sample, ref, *(plain_ms(b, data) if timing else untimed)))
     return rows
 
 
 def _timed_compare_rows(name, other, data, outputs, report_full_flops, timing):
     rows = compare_rows(name, other, outputs, report_full_flops, TABLE_SPEEDS)
     if timing:
-        n = len(data)
-        time_plain_forward(other, data.subset(range(min(32, n))), 1)  # warm-up
-        rows[0].ms_b1, rows[0].ms_b32 = (_ms(time_plain_forward(other, data, b), n) for b in (1, 32))
+        rows[0].ms_b1, rows[0].ms_b32 = plain_ms(other, data)
         for r in rows[1:]:
-            r.ms_b1, r.ms_b32 = (_ms(evaluate(other, data, r.speed, b).seconds, n) for b in (1, 32))
+            r.ms_b1, r.ms_b32 = adaptive_ms(other, data, r.speed)
     return rows
 
 
@@ -92,15 +98,20 @@ def compare_section(cfg: ReportConfig, model, outputs, data, rows: list[dict]) -
 KEPT = " (kept from the previous report, not re-measured)"
 
 
-def kept_rows(previous: str, key: str, prefix: str, ref_flops: float, data_record: dict) -> list[dict]:
-    """The rows of a previous report's JSON (`table` or `ablation`) whose names start with `prefix`,
-    marked as kept (`kept_from`: the file, or the one an earlier keep named); their FLOPs speedup is
-    recomputed against this run's full model. A JSON that records other data is refused."""
+def read_previous(previous: str, data_record: dict) -> dict:
+    """A previous report's JSON; one that records other data than this report's is refused."""
     numbers = json.loads(Path(previous).read_text())
     if numbers.get("data", data_record) != data_record:
         raise ValueError(f"--previous {previous} was measured on {numbers['data']}, this report on {data_record}")
+    return numbers
+
+
+def kept_rows(numbers: dict, source: str, key: str, prefix: str, ref_flops: float) -> list[dict]:
+    """The rows of a previous report's numbers (`table` or `ablation`) whose names start with
+    `prefix`, marked as kept (`kept_from`: `source`, or the file an earlier keep named); their
+    FLOPs speedup is recomputed against this run's full model."""
     return [{**r, "name": r["name"].removesuffix(KEPT) + KEPT, "speedup": speedup(ref_flops, r["flops"]),
-             "kept_from": r.get("kept_from", previous)} for r in numbers[key] if r["name"].startswith(prefix)]
+             "kept_from": r.get("kept_from", source)} for r in numbers[key] if r["name"].startswith(prefix)]
 
 
 def ablation_rows(model, outputs, joint: FastBert | None, data) -> list[dict]:
@@ -121,9 +132,8 @@ def markdown_table(rows: list[dict]) -> str:
     out = ["| model | accuracy | FLOPs / sample | FLOPs speedup | CPU ms / sample, batch 1 | CPU ms / sample, batch 32 |",
            "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        t1 = "–" if r["ms_b1"] is None else f"{r['ms_b1']:.2f}"
-        t32 = "–" if r["ms_b32"] is None else f"{r['ms_b32']:.2f}"
-        out.append(f"| {r['name']} | {100 * r['accuracy']:.2f}% | {r['flops'] / 1e6:.1f}M | {r['speedup']:.2f}x | {t1} | {t32} |")
+        out.append(f"| {r['name']} | {100 * r['accuracy']:.2f}% | {r['flops'] / 1e6:.1f}M | {r['speedup']:.2f}x "
+                   f"| {ms_cell(r['ms_b1'])} | {ms_cell(r['ms_b32'])} |")
     return "\n".join(out)
 
 
@@ -145,9 +155,9 @@ def build_report(cfg: ReportConfig) -> str:
     abl = ablation_rows(model, outputs, joint, data)
     data_record = {"path": cfg.data, "dev_fraction": cfg.dev_fraction, "seed": cfg.seed, "rows": len(data)}
     if cfg.previous:
-        ref = rows[0]["flops"]
-        rows += [] if cfg.baseline else kept_rows(cfg.previous, "table", "Static:", ref, data_record)
-        abl += [] if cfg.ablation else kept_rows(cfg.previous, "ablation", "without self-distillation", ref, data_record)
+        ref, previous = rows[0]["flops"], read_previous(cfg.previous, data_record)
+        rows += [] if cfg.baseline else kept_rows(previous, cfg.previous, "table", "Static:", ref)
+        abl += [] if cfg.ablation else kept_rows(previous, cfg.previous, "ablation", "without self-distillation", ref)
     curve = sweep(model, outputs, CURVE_SPEEDS)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -97,15 +97,18 @@ def equal_flops_rows(report_rows: list[dict], other_curve: list[EvalResult]) -> 
     return out
 
 
+def ms_cell(ms: float | None) -> str:
+    """A CPU-time cell of the report's tables: ms with two decimals, a dash when not timed."""
+    return "–" if ms is None else f"{ms:.2f}"
+
+
 def markdown_compare(rows: list[CompareRow]) -> str:
     out = ["| model | accuracy | mean exit layer | FLOPs / sample | FLOPs speedup (own full model) "
            "| FLOPs speedup (this report's full model) | CPU ms / sample, batch 1 | CPU ms / sample, batch 32 |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        t1 = "–" if r.ms_b1 is None else f"{r.ms_b1:.2f}"
-        t32 = "–" if r.ms_b32 is None else f"{r.ms_b32:.2f}"
         out.append(f"| {r.name} | {100 * r.accuracy:.2f}% | {r.mean_exit_layer:.2f} | {r.flops / 1e6:.1f}M "
-                   f"| {r.speedup_own:.2f}x | {r.speedup_vs_report:.2f}x | {t1} | {t32} |")
+                   f"| {r.speedup_own:.2f}x | {r.speedup_vs_report:.2f}x | {ms_cell(r.ms_b1)} | {ms_cell(r.ms_b32)} |")
     return "\n".join(out)
 
 
