@@ -107,6 +107,7 @@ class SectionRecord:
     compared: list[dict] = field(default_factory=list)
     calibrated: bool | None = None  # exits decided on the model's temperature-scaled probabilities
     measured_by: list[dict] = field(default_factory=list)  # [{"what": ..., "command": ...}] that made it
+    note: str = ""  # printed under the title (e.g. what a renamed, kept section was)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SectionRecord":
@@ -152,7 +153,7 @@ def _exits_line(rec: SectionRecord) -> str:
 def render_section(rec: SectionRecord, paper: dict[tuple[str, str], PaperCell]) -> str:
     """The markdown of one dataset section, from its record and the paper's table."""
     w = rec.within_1_point
-    lines = [f"### {rec.title}: {rec.dev_rows} dev rows", "", *_table(rec, paper), "",
+    lines = [f"### {rec.title}: {rec.dev_rows} dev rows", "", *([rec.note, ""] if rec.note else []), *_table(rec, paper), "",
              "Largest FLOPs speedup within 1 point of the full model (speeds 0 to 1 in steps of 0.05): "
              + (f"{w['speedup']:.2f}x at speed {w['speed']:g} ({_pct(w['accuracy'])})."
                 if w["speed"] is not None else "none."), "", _exits_line(rec), ""]

@@ -17,6 +17,8 @@ and rendered from it. `--previous assets/reports/chinese.json` re-renders the st
 (all, or those named with --keep) without their models, so that a run can add or replace one
 section and keep the rest. A section key is a dataset key, or DATASET-SUFFIX for another model on
 the same dataset (e.g. `--model chnsenticorp-12l=DIR --title "chnsenticorp-12l=ChnSentiCorp, 12 layers"`).
+`--rename OLD=NEW` keeps a stored section under a new key (with --title and --note for it), so
+that a new model can be measured under the old key while the old model's rows stay beside it.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import torch
 from fastbert.data import load_dataset
 from fastbert.evaluate import all_layer_outputs, sweep
 from fastbert.model import FastBert
-from fastbert.tools.report import table_rows
+from fastbert.tools.report import static_row, table_rows
 
 from chinese_records import (NOT_RECORDED, PAPER_SPEEDS, Baseline, ExitFigures, PaperTableError, SectionRecord, load_paper_table,
                              render_backbone, render_section, render_summary)
@@ -182,6 +184,25 @@ def add_exits(rec: SectionRecord, model_dir: str, data_root: str, command: str) 
     rec.measured_by.append({"what": "the exit layers", "command": command})
 
 
+def add_baselines(rec: SectionRecord, dirs: list[str], data_root: str, command: str) -> None:
+    """Static baselines measured into a stored section (whose model may be gone), on its dev set,
+    their FLOPs speedup against the stored full model's FLOPs; the static rows stay sorted by depth.
+    A baseline of a depth the section already has is an error."""
+    data = dev_data(rec.key, data_root)
+    for d in dirs:
+        b = FastBert.from_pretrained(d)
+        if any(x.layers == b.num_layers for x in rec.baselines):
+            raise SystemExit(f"--add-baseline {rec.key}={d}: the section already has a {b.num_layers}-layer baseline")
+        row = static_row(b, data, rec.table[0]["flops"], timing=False)
+        row["paper_model"] = _paper_model(row["name"], {row["name"]: b.num_layers})
+        rec.baselines.append(Baseline(d, b.num_layers, b.metadata().get("command")))
+        rec.table.append(row)
+        rec.measured_by.append({"what": f"the {b.num_layers}-layer static baseline", "command": command})
+    static = sorted((r for r in rec.table if r["name"].startswith("Static")), key=lambda r: int(r["name"].split()[2]))
+    rec.table = [r for r in rec.table if not r["name"].startswith("Static")] + static
+    rec.baselines.sort(key=lambda b: b.layers)
+
+
 def load_previous(path: str, keep: list[str]) -> tuple[list[SectionRecord], list[dict]]:
     """The stored sections to keep (all when `keep` is empty) and the stored backbone records."""
     stored = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -190,6 +211,29 @@ def load_previous(path: str, keep: list[str]) -> tuple[list[SectionRecord], list
     if unknown:
         raise SystemExit(f"--keep {', '.join(unknown)}: not in {path}; stored sections: {[s.key for s in sections]}")
     return [s for s in sections if not keep or s.key in keep], stored.get("backbones", [])
+
+
+def rename_kept(kept: list[SectionRecord], renames: list[tuple[str, str]]) -> None:
+    """Give stored sections new keys (`--rename OLD=NEW`); NEW must be free and of the same dataset."""
+    for old, new in renames:
+        rec = next((s for s in kept if s.key == old), None)
+        if rec is None:
+            raise SystemExit(f"--rename {old}={new}: no stored section {old!r}; stored: {[s.key for s in kept]}")
+        if any(s.key == new for s in kept) or dataset_of(new) != dataset_of(old):
+            raise SystemExit(f"--rename {old}={new}: {new!r} is taken or is another dataset's key")
+        rec.key = new
+
+
+def place_renamed(sections: list[SectionRecord], renames: list[tuple[str, str]]) -> list[SectionRecord]:
+    """The section now holding a renamed section's old key, if any, moved to the renamed one's
+    place, with the renamed one right after it."""
+    out = list(sections)
+    for old, new in renames:
+        current = next((s for s in out if s.key == old), None)
+        if current is not None:
+            out.remove(current)
+            out.insert(next(i for i, s in enumerate(out) if s.key == new), current)
+    return out
 
 
 def merge(old: list, new: list, key) -> list:
@@ -250,8 +294,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--title", action="append", help="SECTION=TEXT: the section's title (default: the dataset's)")
     p.add_argument("--previous", default=None, help="a chinese.json whose stored sections are re-rendered")
     p.add_argument("--keep", action="append", default=[], help="SECTION: keep only these stored sections (repeatable)")
+    p.add_argument("--rename", action="append", help="OLD=NEW: keep the stored section OLD under the key NEW "
+                   "(placed right after the section now under OLD)")
+    p.add_argument("--note", action="append", help="SECTION=TEXT: a paragraph under the section's title")
     p.add_argument("--add-exits", action="append", help="SECTION=DIR: measure the exit layers of a stored "
                    "section with its model, which must give the stored rows")
+    p.add_argument("--add-baseline", action="append", help="SECTION=DIR: measure a static baseline into a "
+                   "stored section (its model may be gone)")
     p.add_argument("--backbone-record", action="append", default=[],
                    help="a backbone's pretrain.json (repeatable: one per backbone the models use)")
     p.add_argument("--paper-table", default="../shared/paper/fastbert_table2.tsv")
@@ -264,8 +313,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.model and not args.previous:
         p.error("give --model SECTION=DIR, or --previous FILE to re-render stored sections")
-    if args.keep and not args.previous:
-        p.error("--keep needs --previous FILE")
+    if (args.keep or args.rename) and not args.previous:
+        p.error("--keep and --rename need --previous FILE")
     return args
 
 
@@ -280,16 +329,32 @@ def main(argv: list[str] | None = None) -> None:
     titles = dict(_pairs(args.title, "--title"))
     baselines, compares = _pairs(args.baseline, "--baseline"), _pairs(args.compare, "--compare")
     kept, old_backbones = load_previous(args.previous, args.keep) if args.previous else ([], [])
+    renames = _pairs(args.rename, "--rename")
+    rename_kept(kept, renames)
     for key, model_dir in _pairs(args.add_exits, "--add-exits"):
         rec = next((s for s in kept if s.key == key), None)
         if rec is None:
             raise SystemExit(f"--add-exits {key}: no such stored section; stored: {[s.key for s in kept]}")
         add_exits(rec, model_dir, args.data_root, command)
+    for key, baseline_dir in _pairs(args.add_baseline, "--add-baseline"):
+        rec = next((s for s in kept if s.key == key), None)
+        if rec is None:
+            raise SystemExit(f"--add-baseline {key}: no such stored section; stored: {[s.key for s in kept]}")
+        add_baselines(rec, [baseline_dir], args.data_root, command)
     measured = [measure_section(key, d, [b for k, b in baselines if k == key], args.data_root,
                                 [c for k, c in compares if k == key], titles.get(key), command,
                                 calibrated=not args.no_calibration)
                 for key, d in _pairs(args.model, "--model")]
-    sections = merge(kept, measured, key=lambda s: s.key)
+    sections = place_renamed(merge(kept, measured, key=lambda s: s.key), renames)
+    for key, text in _pairs(args.note, "--note"):
+        rec = next((s for s in sections if s.key == key), None)
+        if rec is None:
+            raise SystemExit(f"--note {key}: no such section; sections: {[s.key for s in sections]}")
+        rec.note = text
+    for key, text in titles.items():
+        rec = next((s for s in sections if s.key == key), None)
+        if rec is not None:
+            rec.title = text
     fresh = [backbone_record(p) for p in args.backbone_record]
     backbones = merge(old_backbones, fresh, key=lambda b: b["record"])
     parts = ["# Chinese datasets: FastBERT next to the paper's Table 2", "", INTRO, ""]

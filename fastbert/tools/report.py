@@ -59,11 +59,16 @@ def table_rows(model, data, outputs, baselines: list[FastBert], timing: bool = T
     for r in sweep(model, outputs, TABLE_SPEEDS):
         rows.append(_row(f"FastBERT speed={r.speed:g}", r.accuracy, r.flops_per_sample, ref,
                          *(adaptive_ms(model, data, r.speed) if timing else untimed)))
-    for b in baselines:
-        res = sweep(b, all_layer_outputs(b, data), [0.0])[0]
-        rows.append(_row(f"Static: first {b.num_layers} layer{'s' * (b.num_layers > 1)} + classifier, fine-tuned",
-                         res.accuracy, res.full_flops_per_sample, ref, *(plain_ms(b, data) if timing else untimed)))
-    return rows
+    return rows + [static_row(b, data, ref, timing) for b in baselines]
+
+
+def static_row(baseline, data, full_flops: float, timing: bool = True) -> dict:
+    """The row of a static baseline (a backbone cut to its first layers, fine-tuned): its
+    accuracy and FLOPs, its FLOPs speedup against `full_flops` (the full model's, same data)."""
+    res = sweep(baseline, all_layer_outputs(baseline, data), [0.0])[0]
+    n = baseline.num_layers
+    return _row(f"Static: first {n} layer{'s' * (n > 1)} + classifier, fine-tuned", res.accuracy,
+                res.full_flops_per_sample, full_flops, *(plain_ms(baseline, data) if timing else (None, None)))
 
 
 def _timed_compare_rows(name, other, data, outputs, report_full_flops, timing):
