@@ -56,7 +56,7 @@ def save_checkpoint(model, directory: Path, dtype: torch.dtype, base_weights: st
         left_out = sorted(k for k, v in state.items()
                           if k in base and base[k].shape == v.shape and torch.equal(base[k], v.cpu()))
     kept = {k: v for k, v in state.items() if k not in left_out}
-    if dtype == torch.int8:  # the layers' weight matrices as int8 + row scales, the rest float16
+    if dtype == torch.int8:  # the layers' weight matrices as int8 + group scales, the rest float16
         tensors = int8_storage.storage_tensors(kept)
     else:
         tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).cpu().contiguous()

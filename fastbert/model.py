@@ -324,7 +324,7 @@ class FastBert(nn.Module):
         """Write config.json, model.safetensors and the tokenizer into `directory`.
 
         dtype=torch.float16 halves the file; dtype=torch.int8 stores the layers' weight
-        matrices as int8 with a scale per row, the rest as float16 (fastbert.int8_storage).
+        matrices as int8 with a scale per group of 32 weights, the rest as float16 (fastbert.int8_storage).
         base_weights: a backbone (as in `from_backbone`) whose tensors that are bit-identical
         here are left out of the file and read back from it at load time (for example frozen
         word embeddings).

@@ -1,24 +1,25 @@
 """int8 storage (save_pretrained(dtype=torch.int8)): the layers' weight matrices as int8 with a
-scale per row, everything else float16; loading gives float32 weights within half a step of
+scale per group of GROUP (32) weights of a row (per row where GROUP does not divide it), everything else float16; loading gives float32 weights within half a step of
 the originals, and a file whose scales and matrices do not pair up is refused by name."""
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from fastbert.checkpoint import CheckpointError
-from fastbert.int8_storage import SCALE_SUFFIX, dequantize, quantize
+from fastbert.int8_storage import GROUP, SCALE_SUFFIX, dequantize, quantize
 from fastbert.model import FastBert
 
 
 def test_quantize_is_round_to_nearest_per_row():
-    """Against the formula, and against torch's own per-channel quantizer where it still exists."""
+    """One group per row, against the formula and against torch's own per-channel quantizer
+    where it still exists."""
     w = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
     w[3] = 0.0
-    stored = quantize("m", w)
+    stored = quantize("m", w)  # GROUP does not divide 7 columns: one scale per row
     q, scale = stored["m"], stored["m" + SCALE_SUFFIX]
-    assert q.dtype == torch.int8 and scale.shape == (5,)
+    assert q.dtype == torch.int8 and scale.shape == (5, 1)
     expected_scale = torch.where(w.abs().amax(1) > 0, w.abs().amax(1) / 127, torch.ones(5))
-    assert torch.allclose(scale, expected_scale)
+    assert torch.allclose(scale[:, 0], expected_scale)
     assert torch.equal(q, torch.round(w / expected_scale[:, None]).clamp(-127, 127).to(torch.int8))
     if hasattr(torch, "quantize_per_channel"):
         ref = torch.quantize_per_channel(w, expected_scale.double(), torch.zeros(5, dtype=torch.long), 0, torch.qint8)
@@ -26,6 +27,32 @@ def test_quantize_is_round_to_nearest_per_row():
     back = dequantize(stored)["m"]
     assert (back - w).abs().max() <= scale.max() / 2 + 1e-7
     assert torch.equal(back[3], torch.zeros(7))
+    # a file from before groups: scales of shape (rows,) load to the same weights
+    assert torch.equal(dequantize({"m": q, "m" + SCALE_SUFFIX: scale[:, 0]})["m"], back)
+
+
+def test_quantize_groups_scale_each_run_of_group_weights():
+    g = GROUP
+    w = torch.randn(3, 3 * g, generator=torch.Generator().manual_seed(1))
+    w[1, g:2 * g] *= 50.0  # an outlier group: it must not coarsen the rest of its row
+    w[2, :g] = 0.0
+    stored = quantize("m", w)
+    q, scale = stored["m"], stored["m" + SCALE_SUFFIX]
+    assert scale.shape == (3, 3)
+    for r in range(3):
+        for k in range(3):
+            block = w[r, g * k: g * (k + 1)]
+            s = block.abs().max() / 127 if block.abs().max() > 0 else torch.tensor(1.0)
+            assert torch.isclose(scale[r, k], s)
+            assert torch.equal(q[r, g * k: g * (k + 1)], torch.round(block / s).clamp(-127, 127).to(torch.int8))
+    back = dequantize(stored)["m"]
+    err = (back - w).abs()
+    assert torch.equal(back[2, :g], torch.zeros(g))
+    assert err[1, :g].max() <= scale[1, 0] / 2 + 1e-7 and err[1, 2 * g:].max() <= scale[1, 2] / 2 + 1e-7
+    per_row = dequantize(quantize("m", w, group=None))["m"]
+    assert (per_row - w)[1, :g].abs().max() > 10 * err[1, :g].max()  # what one scale per row would cost
+    with pytest.raises(ValueError, match="int8_scale: shape"):  # 5 groups do not divide 3 * GROUP columns
+        dequantize({"m": q, "m" + SCALE_SUFFIX: torch.ones(3, 5)})
 
 
 def test_int8_checkpoint_round_trip(model, texts, tmp_path):

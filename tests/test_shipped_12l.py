@@ -37,7 +37,7 @@ def test_listed_with_chinese_examples(model):
 
 @pytest.mark.skipif(not DEV.is_file(), reason="needs ../shared/data (CI has it)")
 def test_gives_the_reports_figures(model):
-    section = next(s for s in json.loads(REPORT.read_text())["sections"] if s["model"] == "assets/models/chnsenticorp-12l")
+    section = next(s for s in json.loads(REPORT.read_text())["sections"] if s["key"] == "chnsenticorp-12l")
     assert not section["calibrated"]  # the report's exits are the paper's (raw probabilities)
     outputs = all_layer_outputs(model, load_dataset(str(DEV)), calibrated=False)
     full, *fast = sweep(model, outputs, [0.0] + [e["speed"] for e in section["exits"]])
