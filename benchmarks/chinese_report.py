@@ -184,20 +184,27 @@ def add_exits(rec: SectionRecord, model_dir: str, data_root: str, command: str) 
     rec.measured_by.append({"what": "the exit layers", "command": command})
 
 
-def add_baselines(rec: SectionRecord, dirs: list[str], data_root: str, command: str) -> None:
-    """Static baselines measured into a stored section (whose model may be gone), on its dev set,
-    their FLOPs speedup against the stored full model's FLOPs; the static rows stay sorted by depth.
+def _section(sections: list[SectionRecord], key: str, option: str, stored: bool = True) -> SectionRecord:
+    """The section under `key`; none is an error that names `option` and the keys there are."""
+    rec = next((s for s in sections if s.key == key), None)
+    if rec is None:
+        noun, listed = ("stored section", "stored") if stored else ("section", "sections")
+        raise SystemExit(f"{option} {key}: no such {noun}; {listed}: {[s.key for s in sections]}")
+    return rec
+
+
+def add_baseline(rec: SectionRecord, directory: str, data_root: str, command: str) -> None:
+    """A static baseline measured into a stored section (whose model may be gone), on its dev set,
+    its FLOPs speedup against the stored full model's FLOPs; the static rows stay sorted by depth.
     A baseline of a depth the section already has is an error."""
-    data = dev_data(rec.key, data_root)
-    for d in dirs:
-        b = FastBert.from_pretrained(d)
-        if any(x.layers == b.num_layers for x in rec.baselines):
-            raise SystemExit(f"--add-baseline {rec.key}={d}: the section already has a {b.num_layers}-layer baseline")
-        row = static_row(b, data, rec.table[0]["flops"], timing=False)
-        row["paper_model"] = _paper_model(row["name"], {row["name"]: b.num_layers})
-        rec.baselines.append(Baseline(d, b.num_layers, b.metadata().get("command")))
-        rec.table.append(row)
-        rec.measured_by.append({"what": f"the {b.num_layers}-layer static baseline", "command": command})
+    b = FastBert.from_pretrained(directory)
+    if any(x.layers == b.num_layers for x in rec.baselines):
+        raise SystemExit(f"--add-baseline {rec.key}={directory}: the section already has a {b.num_layers}-layer baseline")
+    row = static_row(b, dev_data(rec.key, data_root), rec.table[0]["flops"], timing=False)
+    row["paper_model"] = _paper_model(row["name"], {row["name"]: b.num_layers})
+    rec.baselines.append(Baseline(directory, b.num_layers, b.metadata().get("command")))
+    rec.table.append(row)
+    rec.measured_by.append({"what": f"the {b.num_layers}-layer static baseline", "command": command})
     static = sorted((r for r in rec.table if r["name"].startswith("Static")), key=lambda r: int(r["name"].split()[2]))
     rec.table = [r for r in rec.table if not r["name"].startswith("Static")] + static
     rec.baselines.sort(key=lambda b: b.layers)
@@ -332,25 +339,16 @@ def main(argv: list[str] | None = None) -> None:
     renames = _pairs(args.rename, "--rename")
     rename_kept(kept, renames)
     for key, model_dir in _pairs(args.add_exits, "--add-exits"):
-        rec = next((s for s in kept if s.key == key), None)
-        if rec is None:
-            raise SystemExit(f"--add-exits {key}: no such stored section; stored: {[s.key for s in kept]}")
-        add_exits(rec, model_dir, args.data_root, command)
+        add_exits(_section(kept, key, "--add-exits"), model_dir, args.data_root, command)
     for key, baseline_dir in _pairs(args.add_baseline, "--add-baseline"):
-        rec = next((s for s in kept if s.key == key), None)
-        if rec is None:
-            raise SystemExit(f"--add-baseline {key}: no such stored section; stored: {[s.key for s in kept]}")
-        add_baselines(rec, [baseline_dir], args.data_root, command)
+        add_baseline(_section(kept, key, "--add-baseline"), baseline_dir, args.data_root, command)
     measured = [measure_section(key, d, [b for k, b in baselines if k == key], args.data_root,
                                 [c for k, c in compares if k == key], titles.get(key), command,
                                 calibrated=not args.no_calibration)
                 for key, d in _pairs(args.model, "--model")]
     sections = place_renamed(merge(kept, measured, key=lambda s: s.key), renames)
     for key, text in _pairs(args.note, "--note"):
-        rec = next((s for s in sections if s.key == key), None)
-        if rec is None:
-            raise SystemExit(f"--note {key}: no such section; sections: {[s.key for s in sections]}")
-        rec.note = text
+        _section(sections, key, "--note", stored=False).note = text
     for key, text in titles.items():
         rec = next((s for s in sections if s.key == key), None)
         if rec is not None:
