@@ -12,7 +12,7 @@ per row (`python benchmarks/int8_groups.py --model runs/chnsenticorp-12l-more2 -
 ../shared/data/chnsenticorp/dev.tsv`).
 Every other floating tensor (embeddings, biases, LayerNorms, the classifiers) is stored as
 float16. Loading multiplies back to float: inference runs in float32 as usual; only the file
-is smaller (the 12-layer, 384-wide ChnSentiCorp model: 46 MB in float16, 27 MB so).
+is smaller (the 12-layer, 384-wide ChnSentiCorp model: 46 MB in float16, 28 MB so).
 """
 from __future__ import annotations
 
