@@ -19,7 +19,7 @@ from fastbert.training.distill_options import reading_label
 from fastbert.training.student_scores import METHOD_NAMES
 
 from .student import Heatmap, reading_text, runs_by_row
-from .ukd_report_sections import scale_section, tuning_section
+from .ukd_report_sections import lambda_by_tau_section, scale_section, tuning_section
 from .student_charts import lambda_figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,6 +284,7 @@ def write_report(runs_json: Path, out_md: Path, paper_tsv: Path = PAPER_TSV, png
               else ["No comparison yet: no row has a finished run beside its baseline."]) + [""]
     lines += ["## λ: which teacher layers each student layer attends to", ""]
     lines += lambda_section(groups, out_md, n_teacher, png)
+    lines += ["### λ at each temperature τ, over seeds", ""] + lambda_by_tau_section(report)
     lines += ["## Logit scales and the dot product", ""] + scale_section(report, groups)
     lines += ["## Tuning (held-out train rows, not dev)", ""] + tuning_section(report)
     lines += ["## Per-seed dev accuracies (%)", ""]

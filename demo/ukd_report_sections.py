@@ -1,10 +1,11 @@
 """Two sections of `assets/reports/universal_kd.md` (see `demo/ukd_report.py`): the scale of the
-logits behind λ's dot products, and the held-out tuning grids (T, γ and, for the tuned-τ rows, the
-λ temperature τ)."""
+logits behind λ's dot products, the averaged λ at every λ temperature τ that was run, and the
+held-out tuning grids (T, γ and, for the tuned-τ rows, τ)."""
 from __future__ import annotations
 
 import statistics
 
+from fastbert.tools.seeds import mean_matrix, seed_stats
 from fastbert.training.distill_study import run_tau
 from fastbert.training.student_scores import METHOD_NAMES
 
@@ -53,8 +54,9 @@ def _grid_points(r: dict, report: dict) -> list[tuple[str, str, float]]:
         return [("/".join([r["student"], r["method"]]), "T", r["temperature"])]
     key = "/".join([r["student"], r["method"], r.get("space", "probs")])
     tau = run_tau(r)
-    if tau != 1.0:
-        return [(key + "/tau", "τ", tau)]
+    if tau != 1.0:  # a --probe-taus run outside the τ grid is no grid point
+        grid = [round(t, 6) for t in report.get("grids", {}).get("tau") or []]
+        return [(key + "/tau", "τ", tau)] if round(tau, 6) in grid else []
     out = [(key, "γ", r["gamma"])]
     plain = report.get("chosen", {}).get(key, {})
     if key + "/tau" in report.get("rows", []) and plain.get("gamma") == r["gamma"]:
@@ -85,3 +87,57 @@ def tuning_section(report: dict) -> list[str]:
                  for v, (a, lam) in sorted(vals.items(), reverse=name == "τ")]
         lines.append(f"| {key} | {name} | {', '.join(cells)}{'' if pick is not None else ' (grid unfinished)'} |")
     return lines + [""]
+
+
+def _tau_groups(report: dict) -> dict[tuple[str, float], dict[int, dict]]:
+    """(logits Universal-KD row key, τ) -> {seed: run}, for the runs at that row's chosen T and γ."""
+    chosen = report.get("chosen", {})
+    out: dict = {}
+    for r in report.get("runs", []) + report.get("tuning", []):
+        if not r["method"].startswith("ukd-") or r.get("space", "probs") != "logits" or not r.get("lambdas"):
+            continue
+        key = "/".join([r["student"], r["method"], "logits"])
+        plain = chosen.get(key)
+        if plain is None or any(round(float(plain[k]), 6) != round(float(r[k]), 6) for k in ("temperature", "gamma")):
+            continue  # another point of the γ grid: not comparable across τ
+        out.setdefault((key, run_tau(r)), {})[int(r["seed"])] = r
+    return out
+
+
+def lambda_by_tau_section(report: dict) -> list[str]:
+    """The largest cell of the seed-averaged λ at every τ run for each logits Universal-KD row (the
+    row's chosen T and γ), with how that τ came to be run, and the ≥ 0.4 target over all seeds."""
+    seeds = report.get("seeds") or []
+    chosen = report.get("chosen", {})
+    probe = {round(t, 6) for t in report.get("grids", {}).get("probe_tau") or []}
+    lines = ["The largest cell of λ averaged over dev sentences and over the seeds run at that τ, for each logits "
+             "Universal-KD row at its chosen T and γ (uniform: 1/6 = 0.167). τ = 1 is the paper's formula; "
+             "'tuned' is the τ the held-out rows chose; 'fixed' τ were run at every seed to measure λ "
+             "(`--probe-taus`), never chosen; a 'grid' τ has only its seed-0 tuning run.", "",
+             "| row | τ | seeds | largest averaged λ | dev accuracy (%), mean ± sd | how this τ was run |",
+             "|---|---:|---:|---|---|---|"]
+    whole = []
+    for (key, tau), by_seed in sorted(_tau_groups(report).items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        runs = [by_seed[s] for s in sorted(by_seed)]
+        mat = mean_matrix([r["lambdas"] for r in runs])
+        value, j, i = max((v, j, i) for j, row in enumerate(mat) for i, v in enumerate(row))
+        kind = key.split("/")[0]
+        cell = f"{value:.3f} ({'S' if kind == 'bert' else kind + ' '}{j + 1} on T{i + 1})"
+        acc = seed_stats([100 * r["accuracy"] for r in runs])
+        sd = f" ± {acc.std:.2f}" if acc.std is not None else ""
+        how = ", ".join(x for x in ("paper's formula" if tau == 1.0 else "",
+                                    "tuned" if chosen.get(key + "/tau", {}).get("tau") == tau else "",
+                                    "fixed" if round(tau, 6) in probe else "") if x) or "grid"
+        lines.append(f"| {key} | {tau:.3g} | {len(runs)} | {cell} | {acc.mean:.2f}{sd} | {how} |")
+        if seeds and set(seeds) <= set(by_seed):
+            whole.append((value, key, tau))
+    lines.append("")
+    if whole:
+        met = sorted({t for v, _, t in whole if v >= 0.4}, reverse=True)
+        at1 = max((v for v, _, t in whole if t == 1.0), default=None)
+        lines += ["Target (some student layer puts ≥ 0.4 of its averaged λ on one teacher layer, over all "
+                  f"{len(seeds)} seeds): " + (f"met at τ ≤ {min(met):.3g}: " + "; ".join(
+                      f"{k} at τ = {t:.3g}: {v:.3f}" for v, k, t in sorted(whole, reverse=True) if v >= 0.4)
+                      if met else "not met at any τ run over all seeds")
+                  + (f". At τ = 1 (the paper's formula) the largest is {at1:.3f}." if at1 is not None else "."), ""]
+    return lines

@@ -7,7 +7,9 @@
 # (25 at seed 0 for the grids T in {1,4}, gamma in {1,3}, then 56), 30 s (BiLSTM, gated CNN) to
 # 100 s (BERT-style) each on one free core: about 70 min. --tau-grid adds a twin of each of the 4
 # logits Universal-KD rows with lambda's temperature tau tuned (at that row's T and gamma) on the same
-# held-out rows: 8 more grid runs at seed 0 (tau = 1 is the plain row's run), then up to 16 seeds.
+# held-out rows: 12 more grid runs at seed 0 (tau = 1 is the plain row's run), then up to 16 seeds.
+# --probe-taus runs every seed of those 4 rows at tau = 1/5 and 1/10 as well, whatever the tuning chose,
+# to measure how far lambda picks one teacher layer over seeds (at most 32 more runs, fewer reused).
 # The study appends every finished run to assets/reports/universal_kd_runs.json and resumes from it,
 # so it can be stopped and restarted; the report can be written from a partial JSON at any time:
 #   python -m demo.ukd_report assets/reports/universal_kd_runs.json
@@ -18,7 +20,7 @@ python -m fastbert distill --report \
     --teacher assets/models/sst2-minilm \
     --train ../shared/data/sst2/train.tsv --dev ../shared/data/sst2/dev.tsv \
     --train-size 8000 --val-size 1000 --subset-seed 0 --epochs 1 --seeds 0,1,2,3,4 --layers 1,2 \
-    --alpha 1 --beta 1 --t-grid 1,4 --gamma-grid 1,3 --tau-grid 1,1/3,1/5 --spaces logits,probs \
+    --alpha 1 --beta 1 --t-grid 1,4 --gamma-grid 1,3 --tau-grid 1,1/3,1/5,1/10 --probe-taus 1/5,1/10 --spaces logits,probs \
     --save-student runs/sst2-student-2l --save-method ukd-il --save-space logits \
     --runs-out assets/reports/universal_kd_runs.json --threads 1 --quiet "$@"
 python -m demo.ukd_report assets/reports/universal_kd_runs.json

@@ -286,3 +286,40 @@ def test_study_tunes_tau_on_held_out_rows_beside_the_plain_rows(teacher, tmp_pat
     assert "Universal-KD CA (logits, τ=0.25) − Universal-KD CA (logits)" in text
     assert "### logits, τ=0.25 reading" in text
     assert (tmp_path / "r" / "universal_kd_lambda_logits_tau0.25.html").is_file()
+
+
+def test_probe_taus_run_every_seed_at_a_fixed_tau_and_report_lambda_without_choosing_it(teacher, tmp_path):
+    """--probe-taus runs each logits Universal-KD row at every seed at a fixed tau (the row's chosen
+    T and gamma): the runs stay out of the study rows and the tuning grid, and the report's lambda
+    table shows their seed-averaged lambda beside tau = 1, with the >= 0.4 target judged on it."""
+    from demo.ukd_report import write_report
+    from demo.ukd_report_sections import lambda_by_tau_section
+    from fastbert.tools.seeds import mean_matrix
+
+    teacher.save_pretrained(tmp_path / "teacher")
+    _write_tsv(tmp_path / "train.tsv", _data(40))
+    _write_tsv(tmp_path / "dev.tsv", _data(12, seed=1))
+    runs_path = tmp_path / "r" / "universal_kd_runs.json"
+    study = ["distill", "--teacher", str(tmp_path / "teacher"), "--train", str(tmp_path / "train.tsv"),
+             "--dev", str(tmp_path / "dev.tsv"), "--train-size", "32", "--num-layers", "2", "--width", "16",
+             "--batch-size", "8", "--quiet", "--cache-dir", str(tmp_path / "cache"), "--report", "--seeds", "0,1",
+             "--max-steps", "2", "--runs-out", str(runs_path), "--val-size", "4", "--t-grid", "2",
+             "--gamma-grid", "1", "--report-students", "bilstm", "--spaces", "logits", "--probe-taus", "1/4"]
+    assert main(study) == 0
+    state = json.loads(runs_path.read_text())
+    assert state["grids"]["probe_tau"] == [0.25] and state["grids"]["tau"] == []
+    assert state["rows"] == ["bilstm/none", "bilstm/kd", "bilstm/ukd-ca/logits"]  # no tuned-tau row
+    assert all(r.get("tau", 1.0) == 1.0 for r in state["runs"])
+    probes = [r for r in state["tuning"] if r.get("tau") == 0.25]
+    assert sorted(r["seed"] for r in probes) == [0, 1] and all(r["method"] == "ukd-ca" for r in probes)
+    lines = lambda_by_tau_section(state)
+    row = next(line for line in lines if line.startswith("| bilstm/ukd-ca/logits | 0.25 |"))
+    peak = max(max(r) for r in mean_matrix([p["lambdas"] for p in probes]))
+    assert f"| 2 | {peak:.3f} (" in row and row.endswith("| fixed |")
+    assert any(line.startswith("| bilstm/ukd-ca/logits | 1 | 2 |") and "paper's formula" in line for line in lines)
+    target = next(line for line in lines if line.startswith("Target"))
+    assert ("met at τ ≤ 0.25" in target) == (peak >= 0.4) and "At τ = 1 (the paper's formula)" in target
+    text = write_report(runs_path, tmp_path / "r" / "universal_kd.md", png=False).read_text()
+    assert "### λ at each temperature τ, over seeds" in text and "6 of 6 planned runs finished" in text
+    assert "| bilstm/ukd-ca/logits/tau | τ |" not in text  # a fixed tau is no tuning grid
+    assert main(study) == 0 and len(json.loads(runs_path.read_text())["tuning"]) == len(state["tuning"])  # reused

@@ -61,6 +61,9 @@ class DistillOptions:
     gamma_grid: str = _opt("0.3,1,3", "study: Universal-KD weights tried")
     tau_grid: str = _opt("", "study: lambda temperatures tried for extra Universal-KD rows of the logits reading, "
                              "at the row's chosen T and gamma, fractions allowed ('1,1/3,1/5'; '': no such rows)")
+    probe_taus: str = _opt("", "study: lambda temperatures at which every seed of each logits Universal-KD row is "
+                               "also run (the row's chosen T and gamma) to measure how far lambda picks one teacher "
+                               "layer; reported in a lambda table, never chosen, never an accuracy row ('1/10')")
     runs_out: str = _opt("assets/reports/universal_kd_runs.json", "study: the runs file")
     save_student: str | None = _opt(None, "study: save the bert student of --save-method/--save-space, first "
                                           "seed, chosen gamma, here")

@@ -4,7 +4,8 @@ Rows: each student kind with labels only, vanilla KD and Universal-KD in each re
 (`fastbert.training.kd.SPACES`). The KD temperature T (per student kind) and the Universal-KD weight
 gamma (per row) are chosen on a held-out slice of train at the first seed; the dev set only
 scores. With --tau-grid, each logits-reading Universal-KD row gets a twin whose lambda temperature
-tau is chosen the same way, at the plain row's T and gamma. The first seed's run at the chosen values is that seed's study run (it was trained
+tau is chosen the same way, at the plain row's T and gamma; with --probe-taus, every seed of
+each logits Universal-KD row is also run at those fixed taus, to measure lambda (not chosen). The first seed's run at the chosen values is that seed's study run (it was trained
 before dev was looked at), and the other seeds follow at the chosen values, one student kind
 at a time.
 
@@ -184,7 +185,7 @@ class Study:
             .double().mean().item(),
             "rows": [r.key for r in study_rows(a.report_students.split(","), a.spaces.split(","), bool(a.tau_grid))],
             "seeds": self.seeds, "grids": {"temperature": _floats(a.t_grid), "gamma": _floats(a.gamma_grid),
-                                           "tau": _floats(a.tau_grid)},
+                                           "tau": _floats(a.tau_grid), "probe_tau": _floats(a.probe_taus)},
             "chosen": self.chosen, "settings": _settings(a), "scale_probe": self.probe,
             "command": "python -m fastbert " + shlex.join(sys.argv[1:]), "runs": study, "tuning": tuning}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,8 +236,21 @@ def run_study(args) -> int:
             for row in (r for r in rows if r.student == kind):
                 p = _params(row, study.chosen)
                 study.run(row, seed, p.get("temperature"), p.get("gamma"), p.get("tau", 1.0))
+        _probe(study, [r for r in rows if r.student == kind], _floats(args.probe_taus))
     print(f"study complete: {study.path}", file=sys.stderr)
     return 0
+
+
+def _probe(study: Study, rows: list[StudyRow], taus: list[float]) -> None:
+    """Every seed of each plain logits Universal-KD row again at each fixed tau (its chosen T and
+    gamma): lambda measured over seeds at a tau the tuning may not have chosen. Runs already done
+    (a grid point, or the tuned row at the same tau) are reused."""
+    for tau in taus:
+        for row in (r for r in rows if r.method.startswith("ukd-") and r.space == "logits" and not r.tuned_tau):
+            p = _params(row, study.chosen)
+            twin = StudyRow(row.student, row.method, row.space, tuned_tau=tau != 1.0)
+            for seed in study.seeds:
+                study.run(twin, seed, p["temperature"], p["gamma"], tau)
 
 
 def _save_kept(study: Study, args) -> None:
