@@ -239,12 +239,9 @@ def test_lambda_temperature_flag_reaches_the_loss(teacher):
         distill_config(bad, "bert", "ukd-il", 0)
 
 
-def test_study_tunes_tau_on_held_out_rows_beside_the_plain_rows(teacher, tmp_path):
-    """--tau-grid adds a tuned-tau twin of each logits Universal-KD row: its grid's tau = 1 point
-    is the plain row's run (not retrained), the chosen tau is the best on held-out train rows, the
-    report shows the twin beside the plain row, and runs saved before tau existed count as tau = 1."""
-    from demo.ukd_report import write_report
-
+def _bilstm_logits_study(teacher, tmp_path, *extra):
+    """A two-seed study of the BiLSTM rows, logits reading only, on tiny data: (runs JSON path,
+    the `distill --report` arguments)."""
     teacher.save_pretrained(tmp_path / "teacher")
     _write_tsv(tmp_path / "train.tsv", _data(40))
     _write_tsv(tmp_path / "dev.tsv", _data(12, seed=1))
@@ -253,7 +250,17 @@ def test_study_tunes_tau_on_held_out_rows_beside_the_plain_rows(teacher, tmp_pat
              "--dev", str(tmp_path / "dev.tsv"), "--train-size", "32", "--num-layers", "2", "--width", "16",
              "--batch-size", "8", "--quiet", "--cache-dir", str(tmp_path / "cache"), "--report", "--seeds", "0,1",
              "--max-steps", "2", "--runs-out", str(runs_path), "--val-size", "4", "--t-grid", "2",
-             "--gamma-grid", "1", "--report-students", "bilstm", "--spaces", "logits"]
+             "--gamma-grid", "1", "--report-students", "bilstm", "--spaces", "logits", *extra]
+    return runs_path, study
+
+
+def test_study_tunes_tau_on_held_out_rows_beside_the_plain_rows(teacher, tmp_path):
+    """--tau-grid adds a tuned-tau twin of each logits Universal-KD row: its grid's tau = 1 point
+    is the plain row's run (not retrained), the chosen tau is the best on held-out train rows, the
+    report shows the twin beside the plain row, and runs saved before tau existed count as tau = 1."""
+    from demo.ukd_report import write_report
+
+    runs_path, study = _bilstm_logits_study(teacher, tmp_path)
     assert main(study) == 0  # first without tau rows, as the study was before tau existed
     state = json.loads(runs_path.read_text())
     for r in state["runs"]:
@@ -296,15 +303,7 @@ def test_probe_taus_run_every_seed_at_a_fixed_tau_and_report_lambda_without_choo
     from demo.ukd_report_sections import lambda_by_tau_section
     from fastbert.tools.seeds import mean_matrix
 
-    teacher.save_pretrained(tmp_path / "teacher")
-    _write_tsv(tmp_path / "train.tsv", _data(40))
-    _write_tsv(tmp_path / "dev.tsv", _data(12, seed=1))
-    runs_path = tmp_path / "r" / "universal_kd_runs.json"
-    study = ["distill", "--teacher", str(tmp_path / "teacher"), "--train", str(tmp_path / "train.tsv"),
-             "--dev", str(tmp_path / "dev.tsv"), "--train-size", "32", "--num-layers", "2", "--width", "16",
-             "--batch-size", "8", "--quiet", "--cache-dir", str(tmp_path / "cache"), "--report", "--seeds", "0,1",
-             "--max-steps", "2", "--runs-out", str(runs_path), "--val-size", "4", "--t-grid", "2",
-             "--gamma-grid", "1", "--report-students", "bilstm", "--spaces", "logits", "--probe-taus", "1/4"]
+    runs_path, study = _bilstm_logits_study(teacher, tmp_path, "--probe-taus", "1/4")
     assert main(study) == 0
     state = json.loads(runs_path.read_text())
     assert state["grids"]["probe_tau"] == [0.25] and state["grids"]["tau"] == []
