@@ -23,7 +23,7 @@ prev=${INIT:-}
 if [ ! -f runs/chnsenticorp-12l-more-ft/model.safetensors ] && [ -z "$prev" ]; then
   echo "set INIT to the 1-epoch model (see the comment at the top of $0)" >&2; exit 2
 fi
-for k in "" 2 3 4; do
+for k in "" $(seq 2 "${MORE:-4}"); do   # MORE=2: stop at runs/chnsenticorp-12l-more2
   seed=$(( ${k:-1} ))
   ft=runs/chnsenticorp-12l-more$k-ft out=runs/chnsenticorp-12l-more$k
   [ -f $ft/model.safetensors ] || python -m fastbert train --init $prev --train $S/train.tsv --dev $S/dev.tsv \
@@ -34,6 +34,6 @@ for k in "" 2 3 4; do
     --share-base --threads $T --save-every 50
   prev=$ft
 done
-[ -f runs/chnsenticorp-12l-more2-d2/model.safetensors ] || python -m fastbert train --init runs/chnsenticorp-12l-more2-ft \
+[ "${DISTILL2:-1}" = 0 ] || [ -f runs/chnsenticorp-12l-more2-d2/model.safetensors ] || python -m fastbert train --init runs/chnsenticorp-12l-more2-ft \
   --train $S/train.tsv --dev $S/dev.tsv --out runs/chnsenticorp-12l-more2-d2 --stages distill --distill-epochs 2 \
   --distill-lr 5e-4 --batch-size 32 --seed 0 --share-base --threads $T --save-every 50
