@@ -110,14 +110,16 @@ def lambda_by_tau_section(report: dict) -> list[str]:
     seeds = report.get("seeds") or []
     chosen = report.get("chosen", {})
     probe = {round(t, 6) for t in report.get("grids", {}).get("probe_tau") or []}
+    groups = _tau_groups(report)
+    n = len(next(iter(next(iter(groups.values())).values()))["lambdas"][0]) if groups else 0
     lines = ["The largest cell of λ averaged over dev sentences and over the seeds run at that τ, for each logits "
-             "Universal-KD row at its chosen T and γ (uniform: 1/6 = 0.167). τ = 1 is the paper's formula; "
+             f"Universal-KD row at its chosen T and γ (uniform: 1/{n} = {1 / max(n, 1):.3f}). τ = 1 is the paper's formula; "
              "'tuned' is the τ the held-out rows chose; 'fixed' τ were run at every seed to measure λ "
              "(`--probe-taus`), never chosen; a 'grid' τ has only its seed-0 tuning run.", "",
              "| row | τ | seeds | largest averaged λ | dev accuracy (%), mean ± sd | how this τ was run |",
              "|---|---:|---:|---|---|---|"]
     whole = []
-    for (key, tau), by_seed in sorted(_tau_groups(report).items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+    for (key, tau), by_seed in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         runs = [by_seed[s] for s in sorted(by_seed)]
         mat = mean_matrix([r["lambdas"] for r in runs])
         value, j, i = max((v, j, i) for j, row in enumerate(mat) for i, v in enumerate(row))

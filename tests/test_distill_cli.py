@@ -312,6 +312,8 @@ def test_probe_taus_run_every_seed_at_a_fixed_tau_and_report_lambda_without_choo
     probes = [r for r in state["tuning"] if r.get("tau") == 0.25]
     assert sorted(r["seed"] for r in probes) == [0, 1] and all(r["method"] == "ukd-ca" for r in probes)
     lines = lambda_by_tau_section(state)
+    n_teacher = len(probes[0]["lambdas"][0])
+    assert f"(uniform: 1/{n_teacher} = {1 / n_teacher:.3f})" in lines[0]
     row = next(line for line in lines if line.startswith("| bilstm/ukd-ca/logits | 0.25 |"))
     peak = max(max(r) for r in mean_matrix([p["lambdas"] for p in probes]))
     assert f"| 2 | {peak:.3f} (" in row and row.endswith("| fixed |")
