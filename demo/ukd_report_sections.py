@@ -111,7 +111,7 @@ def lambda_by_tau_section(report: dict) -> list[str]:
     chosen = report.get("chosen", {})
     probe = {round(t, 6) for t in report.get("grids", {}).get("probe_tau") or []}
     groups = _tau_groups(report)
-    n = len(next(iter(next(iter(groups.values())).values()))["lambdas"][0]) if groups else 0
+    n = next((len(r["lambdas"][0]) for by_seed in groups.values() for r in by_seed.values()), 0)  # teacher layers
     lines = ["The largest cell of λ averaged over dev sentences and over the seeds run at that τ, for each logits "
              f"Universal-KD row at its chosen T and γ (uniform: 1/{n} = {1 / max(n, 1):.3f}). τ = 1 is the paper's formula; "
              "'tuned' is the τ the held-out rows chose; 'fixed' τ were run at every seed to measure λ "
