@@ -86,3 +86,49 @@ def test_python_dash_m_fastbert_runs_and_reports_a_bad_option_in_one_line():
     done = subprocess.run([sys.executable, "-m", "fastbert", "backbone", "--convert", "model.bin"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip() == "error: --convert needs --out DIR"
+
+
+def test_continued_training_keeps_the_held_out_split_of_its_init_model(tmp_path, capsys):
+    """`train --init` with --dev-fraction splits the file as the init model did, whatever --seed,
+    so that it never trains on that model's dev rows; another split seed or fraction is refused.
+    A record from before the split seed was stored used --seed for it."""
+    from tiny import tiny_model
+
+    tiny = tiny_model(tmp_path)
+    tiny.encoder.model.save_pretrained(tmp_path / "backbone")
+    tiny.tokenizer.save_pretrained(str(tmp_path / "backbone"))
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"film {i} {w}\t{y}\n" for i in range(10) for w, y in [("good", 1), ("bad", 0)]))
+    common = ["--train", str(data), "--dev-fraction", "0.25", "--stages", "finetune", "--max-length", "64",
+              "--epochs", "1", "--quiet"]
+    first = tmp_path / "first"
+    assert main(["train", "--backbone", str(tmp_path / "backbone"), "--seed", "3", "--out", str(first)] + common) == 0
+    rec = json.loads((first / "training.json").read_text())
+    assert rec["data"]["dev"]["split_seed"] == 3
+
+    from fastbert.data import load_dataset
+    def held_out(seed):
+        return load_dataset(str(data)).split(0.25, seed)[1].texts
+    assert held_out(3) != held_out(1)  # the seeds give different splits, so the check below means something
+
+    second = tmp_path / "second"
+    assert main(["train", "--init", str(first), "--seed", "1", "--out", str(second)] + common) == 0
+    rec2 = json.loads((second / "training.json").read_text())
+    assert rec2["seed"] == 1 and rec2["data"]["dev"]["split_seed"] == 3
+    assert rec2["data"]["dev"]["rows"] == 5
+    assert main(["train", "--init", str(first), "--split-seed", "1", "--out", str(tmp_path / "x")] + common) == 2
+    assert "split seed 3" in capsys.readouterr().err
+    wider = [a if a != "0.25" else "0.5" for a in common]
+    assert main(["train", "--init", str(first), "--out", str(tmp_path / "y")] + wider) == 2
+    assert "held out 5" in capsys.readouterr().err
+    # a record written before the split seed was kept: its --seed made the split
+    del rec["data"]["dev"]["split_seed"]
+    (first / "training.json").write_text(json.dumps(rec))
+    third = tmp_path / "third"
+    assert main(["train", "--init", str(first), "--seed", "0", "--out", str(third)] + common) == 0
+    assert json.loads((third / "training.json").read_text())["data"]["dev"]["split_seed"] == 3
+    # no --init: the split follows --split-seed, else --seed
+    fresh = tmp_path / "fresh"
+    assert main(["train", "--backbone", str(tmp_path / "backbone"), "--seed", "2", "--split-seed", "1",
+                 "--out", str(fresh)] + common) == 0
+    assert json.loads((fresh / "training.json").read_text())["data"]["dev"]["split_seed"] == 1

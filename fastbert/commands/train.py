@@ -38,7 +38,9 @@ class TrainOptions:
     kl_direction: str = option("student_teacher", "the KL of self-distillation",
                                choices=["student_teacher", "teacher_student"])
     eval_every: int = option(0, "steps between dev evaluations (0: each epoch)")
-    seed: int = option(0, "seed of the classifiers, the batches and --dev-fraction's split")
+    seed: int = option(0, "seed of the classifiers, the batches and (unless --split-seed) --dev-fraction's split")
+    split_seed: int | None = option(None, "seed of --dev-fraction's split (default: --seed; with --init from a model "
+                                          "that held out rows of the same --train file, that model's split)")
     fp16: bool = option(False, "store weights in float16")
     share_base: bool = option(False, "leave out weights identical to the backbone's; they are read from it "
                                      "at load time")
@@ -48,6 +50,36 @@ class TrainOptions:
     resume: bool = option(False, "continue from the resume points in --out")
 
 
+def _init_split(opts: TrainOptions) -> dict | None:
+    """The held-out split of --train that the --init model was trained with ({"seed", "rows"}), or
+    None when it held out nothing of this file. Records written before the split seed was stored
+    used --seed for the split."""
+    from ..checkpoint import METADATA
+
+    path = Path(opts.init) / METADATA if opts.init else None
+    if path is None or not path.is_file():
+        return None
+    old = json.loads(path.read_text(encoding="utf-8"))
+    dev = (old.get("data") or {}).get("dev") or {}
+    held = str(dev.get("path", "")).removesuffix(" (held out)")
+    if held == dev.get("path") or not (held == opts.train or Path(held).resolve() == Path(opts.train).resolve()):
+        return None
+    return {"seed": dev.get("split_seed", old.get("seed", 0)), "rows": dev.get("rows")}
+
+
+def split_seed(opts: TrainOptions) -> int:
+    """--dev-fraction's seed. Continued training (--init) keeps the split its model was trained
+    with: another split would train on rows that model's dev set held out, so asking for one is
+    an error."""
+    init = _init_split(opts)
+    if init is None:
+        return opts.seed if opts.split_seed is None else opts.split_seed
+    if opts.split_seed is not None and opts.split_seed != init["seed"]:
+        raise ValueError(f"--split-seed {opts.split_seed}: --init {opts.init} was trained with --dev-fraction's split "
+                         f"seed {init['seed']} on {opts.train}; another split would train on rows its dev set held out")
+    return init["seed"]
+
+
 def _data(opts: TrainOptions, columns: DataColumns):
     from ..data import load_dataset
 
@@ -55,7 +87,11 @@ def _data(opts: TrainOptions, columns: DataColumns):
     train = load_dataset(opts.train, **cols)
     dev = load_dataset(opts.dev, **cols) if opts.dev else None
     if dev is None and opts.dev_fraction:
-        train, dev = train.split(opts.dev_fraction, opts.seed)
+        init = _init_split(opts)
+        train, dev = train.split(opts.dev_fraction, split_seed(opts))
+        if init is not None and init["rows"] not in (None, len(dev)):
+            raise ValueError(f"--dev-fraction {opts.dev_fraction:g} holds out {len(dev)} rows of {opts.train}; "
+                             f"--init {opts.init} held out {init['rows']}: use its fraction")
     distill = load_dataset(opts.unlabeled, fmt="txt" if opts.unlabeled.endswith(".txt") else None,
                            unlabeled=True, **cols) if opts.unlabeled else train
     return train, dev, distill
@@ -83,6 +119,8 @@ def _record(opts: TrainOptions, model, train_data, dev_data, distill_data) -> di
                                                              "rows": len(dev_data)},
                        "distill": {"path": opts.unlabeled or opts.train, "rows": len(distill_data)}},
               "stages": {}, "log": []}
+    if dev_data is not None and not opts.dev:
+        record["data"]["dev"]["split_seed"] = split_seed(opts)
     if opts.init:
         old = model.metadata()
         record.update(stages=old.get("stages", {}), log=old.get("log", []), init=opts.init,
