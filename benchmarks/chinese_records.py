@@ -216,9 +216,10 @@ def _check(full_pct: float, pct: float, speedup: float, need: float, lost: float
 def render_summary(sections: list[SectionRecord], paper: dict[tuple[str, str], PaperCell], layers: int = 12) -> str:
     """One line per `layers`-deep section: the full model and FastBERT at the paper's speeds
     (accuracy, FLOPs speedup), ours beside the paper's, the Figure 6 figures at speed 0.8, and
-    the issue's per-dataset checks (ISSUE_CHECKS), on our rows and on the paper's own (points against
-    the paper's BERT-base), so a check the paper's model misses too is visible. Sections without a row for every checked
-    speed are left out; a dataset with two such sections is labelled by their titles."""
+    the issue's per-dataset checks (ISSUE_CHECKS), on our rows and on the paper's own (points
+    against the paper's BERT-base), so a check the paper's model misses too is visible. Sections
+    without a row for every checked speed are left out; a dataset with two such sections is
+    labelled by their titles."""
     recs = [r for r in sections if r.layers == layers and all(_fast_row(r, s) for s in ISSUE_CHECKS)]
     if not recs:
         return ""
