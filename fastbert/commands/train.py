@@ -67,11 +67,10 @@ def _init_split(opts: TrainOptions) -> dict | None:
     return {"seed": dev.get("split_seed", old.get("seed", 0)), "rows": dev.get("rows")}
 
 
-def split_seed(opts: TrainOptions) -> int:
-    """--dev-fraction's seed. Continued training (--init) keeps the split its model was trained
-    with: another split would train on rows that model's dev set held out, so asking for one is
-    an error."""
-    init = _init_split(opts)
+def split_seed(opts: TrainOptions, init: dict | None) -> int:
+    """--dev-fraction's seed, given `_init_split(opts)`. Continued training (--init) keeps the
+    split its model was trained with: another split would train on rows that model's dev set held
+    out, so asking for one is an error."""
     if init is None:
         return opts.seed if opts.split_seed is None else opts.split_seed
     if opts.split_seed is not None and opts.split_seed != init["seed"]:
@@ -81,20 +80,23 @@ def split_seed(opts: TrainOptions) -> int:
 
 
 def _data(opts: TrainOptions, columns: DataColumns):
+    """(train, dev, distill, the split seed of --dev-fraction or None)."""
     from ..data import load_dataset
 
     cols = columns.kwargs()
     train = load_dataset(opts.train, **cols)
     dev = load_dataset(opts.dev, **cols) if opts.dev else None
+    seed = None
     if dev is None and opts.dev_fraction:
         init = _init_split(opts)
-        train, dev = train.split(opts.dev_fraction, split_seed(opts))
+        seed = split_seed(opts, init)
+        train, dev = train.split(opts.dev_fraction, seed)
         if init is not None and init["rows"] not in (None, len(dev)):
             raise ValueError(f"--dev-fraction {opts.dev_fraction:g} holds out {len(dev)} rows of {opts.train}; "
                              f"--init {opts.init} held out {init['rows']}: use its fraction")
     distill = load_dataset(opts.unlabeled, fmt="txt" if opts.unlabeled.endswith(".txt") else None,
                            unlabeled=True, **cols) if opts.unlabeled else train
-    return train, dev, distill
+    return train, dev, distill, seed
 
 
 def _model(opts: TrainOptions, train_data):
@@ -111,7 +113,7 @@ def _model(opts: TrainOptions, train_data):
                                   classifier_heads=opts.classifier_heads)
 
 
-def _record(opts: TrainOptions, model, train_data, dev_data, distill_data) -> dict:
+def _record(opts: TrainOptions, model, train_data, dev_data, distill_data, seed: int | None) -> dict:
     record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "seed": opts.seed,
               "backbone": model.config.backbone, "labels": model.config.labels,
               "data": {"train": {"path": opts.train, "rows": len(train_data)},
@@ -119,8 +121,8 @@ def _record(opts: TrainOptions, model, train_data, dev_data, distill_data) -> di
                                                              "rows": len(dev_data)},
                        "distill": {"path": opts.unlabeled or opts.train, "rows": len(distill_data)}},
               "stages": {}, "log": []}
-    if dev_data is not None and not opts.dev:
-        record["data"]["dev"]["split_seed"] = split_seed(opts)
+    if seed is not None:
+        record["data"]["dev"]["split_seed"] = seed
     if opts.init:
         old = model.metadata()
         record.update(stages=old.get("stages", {}), log=old.get("log", []), init=opts.init,
@@ -137,9 +139,9 @@ def cmd_train(opts: TrainOptions, columns: DataColumns) -> int:
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    train_data, dev_data, distill_data = _data(opts, columns)
+    train_data, dev_data, distill_data, seed = _data(opts, columns)
     model = _model(opts, train_data)
-    record = _record(opts, model, train_data, dev_data, distill_data)
+    record = _record(opts, model, train_data, dev_data, distill_data, seed)
     configs = stage_configs(opts.stages.split(","), opts.out, epochs=opts.epochs, distill_epochs=opts.distill_epochs,
                             lr=opts.lr, distill_lr=opts.distill_lr, save_every=opts.save_every, resume=opts.resume,
                             seed=opts.seed, batch_size=opts.batch_size, kl_direction=opts.kl_direction,
