@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .calibration import (CURVE_FILE, SPEED_GRID, Curve, apply_temperatures, build_curve, file_sha256,
                           fit_temperatures, layer_ece, save_curve)
+from .checkpoint import METADATA
 from .data import TextDataset, split_rows
 from .evaluate import LayerOutputs, all_layer_outputs
 
@@ -91,9 +92,11 @@ def calibrate(model, data: TextDataset, fit: bool = True, data_info: dict | None
     return CalibrationResult(temps, layer_ece(raw.layer_probs, targets), layer_ece(cal.layer_probs, targets), curve)
 
 
-def write_calibration(model, directory: str | Path) -> None:
+def write_calibration(model, directory: str | Path, command: str | None = None) -> None:
     """Write the curve file and set the two calibration fields of config.json in an existing
-    model directory; the rest of config.json is left as it is."""
+    model directory; the rest of config.json is left as it is. `command` (the calibrate command
+    line) is appended to the commands of the directory's training.json, if it has one, so that
+    the record of how the model was made includes its calibration."""
     directory = Path(directory)
     model.config.calibration_curve = model.config.calibration_curve or CURVE_FILE
     save_curve(model.curve, directory / model.config.calibration_curve)
@@ -101,3 +104,8 @@ def write_calibration(model, directory: str | Path) -> None:
     config = json.loads(path.read_text())
     config.update(temperatures=model.config.temperatures, calibration_curve=model.config.calibration_curve)
     path.write_text(json.dumps(config, indent=2) + "\n")
+    record_path = directory / METADATA
+    if command and record_path.is_file():
+        record = json.loads(record_path.read_text())
+        record["commands"] = (record.get("commands") or ([record["command"]] if "command" in record else [])) + [command]
+        record_path.write_text(json.dumps(record, indent=2) + "\n")

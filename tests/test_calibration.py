@@ -1,5 +1,7 @@
 """Per-layer temperatures, ECE, the speed curve and its strict storage (fastbert.calibration)."""
 import json
+import shlex
+import sys
 
 import pytest
 import torch
@@ -171,20 +173,42 @@ def test_select_rows_keeps_the_unseen_part_apart():
     assert set(cal.rows + rest.rows) == {int(t[1:]) for t in held_out.texts}
 
 
-def test_cli_calibrate_then_eval_with_a_target(tmp_path, texts, capsys):
+def test_cli_calibrate_then_eval_with_a_target(tmp_path, texts, capsys, monkeypatch):
     m = tiny_model(tmp_path)
-    m.save_pretrained(tmp_path / "m")
+    m.save_pretrained(tmp_path / "m", metadata={"command": "python -m fastbert train --out m"})
     weights = (tmp_path / "m" / "model.safetensors").read_bytes()
     data = tmp_path / "dev.tsv"
     data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts * 4)))
-    assert main(["calibrate", "--model", str(tmp_path / "m"), "--data", str(data), "--fraction", "0.5"]) == 0
+    argv = ["calibrate", "--model", str(tmp_path / "m"), "--data", str(data), "--fraction", "0.5"]
+    monkeypatch.setattr(sys, "argv", ["fastbert", *argv])
+    assert main(argv) == 0
     assert "ECE before" in capsys.readouterr().out
+    # the model's record of how it was made now ends with its calibration
+    record = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert record["commands"] == ["python -m fastbert train --out m", "python -m fastbert " + shlex.join(argv)]
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
     curve = load_curve(tmp_path / "m" / "calibration.json")
     assert len(curve.data["rows"]) == 18 and len(curve.data["unseen_rows"]) == 18
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--target-speedup", "1.5", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["speed"] == curve.for_speedup(1.5).speed
+    for drop in (0, 100):  # no loss allowed, and any loss allowed (the fastest point of the curve)
+        assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--target-accuracy-drop",
+                     str(drop), "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["speed"] == curve.for_accuracy_drop(drop).speed
+    assert curve.for_accuracy_drop(100).speedup == max(p.speedup for p in curve.points)
+    # --unseen scores only the rows the calibration left out: the same as a file of those rows
+    unseen = tmp_path / "unseen.tsv"
+    lines = data.read_text().splitlines()
+    unseen.write_text("\n".join([lines[0]] + [lines[1 + i] for i in curve.data["unseen_rows"]]) + "\n")
+    outs = []
+    for args in (["--data", str(data), "--unseen"], ["--data", str(unseen)]):
+        assert main(["eval", "--model", str(tmp_path / "m"), *args, "--speed", "0.3", "--json"]) == 0
+        outs.append({k: v for k, v in json.loads(capsys.readouterr().out).items() if k != "seconds"})
+    assert outs[0]["num_samples"] == 18 and outs[0] == outs[1]
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(unseen), "--unseen"]) == 2
+    assert "not the file the model was calibrated on" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--target-speedup", "1.5",
                  "--no-calibration"]) == 2
     assert "measured with calibration" in capsys.readouterr().err

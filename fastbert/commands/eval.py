@@ -17,6 +17,9 @@ class EvalOptions:
     target_accuracy_drop: float | None = field(default=None, metadata={
         "group": "speed", "help": "the fastest speed of the stored curve losing at most this many points"})
     no_calibration: bool = field(default=False, metadata={"help": "ignore the temperatures (the paper's exits)"})
+    unseen: bool = field(default=False, metadata={
+        "help": "only the rows of --data that the model's calibration left unseen (--data must be the file it "
+                "was calibrated on)"})
     batch_size: int = field(default=32, metadata={"help": "rows per batch"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     runtime: str = field(default="pytorch", metadata={"choices": ["pytorch", "onnxruntime"], "help": "the layer runner"})
@@ -34,6 +37,8 @@ def run(opts: EvalOptions, cols: DataColumns) -> int:
         torch.set_num_threads(opts.threads)
     model = FastBert.from_pretrained(opts.model, runtime=opts.runtime)
     data = load_dataset(opts.data, **cols.kwargs())
+    if opts.unseen:
+        data = unseen_rows(model, data, opts.data)
     calibrated = not opts.no_calibration
     speed = opts.speed
     if opts.target_speedup is not None or opts.target_accuracy_drop is not None:
@@ -45,6 +50,22 @@ def run(opts: EvalOptions, cols: DataColumns) -> int:
         for k, v in result.to_dict().items():
             print(f"{k:>22}: {v}")
     return 0
+
+
+def unseen_rows(model, data, path: str):
+    """The rows of `data` (read from `path`) that the model's stored calibration did not use, so
+    that a calibrated model can be scored on text its temperatures and curve never saw."""
+    from ..calibration import file_sha256
+
+    if model.curve is None:
+        raise ValueError("--unseen: this model has no calibration curve (python -m fastbert calibrate)")
+    info = model.curve.data or {}
+    if info.get("sha256") != file_sha256(path):
+        raise ValueError(f"--unseen: {path} is not the file the model was calibrated on ({info.get('path')})")
+    rows = info.get("unseen_rows") or []
+    if not rows:
+        raise ValueError(f"--unseen: the calibration used every row of {path}; none is left unseen")
+    return data.subset(rows)
 
 
 def register(subparsers) -> None:
