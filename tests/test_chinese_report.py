@@ -280,3 +280,22 @@ def test_add_baseline_measures_into_a_stored_section_as_a_fresh_run_would(tmp_pa
     with pytest.raises(SystemExit, match="already has a 1-layer baseline"):
         chinese_report.main(common + ["--out", str(tmp_path / "x.md"), "--previous", str(added.with_suffix(".json")),
                                       "--add-baseline", f"chnsenticorp={one}"])
+
+
+def test_a_compared_model_lists_every_command_that_made_it(tmp_path, tiny_model_dir, data_root, model):
+    chain = ["python -m fastbert train --out x-ft --stages finetune",
+             "python -m fastbert train --init x-ft --out x --stages distill"]
+    model.save_pretrained(tmp_path / "x", metadata={"command": chain[-1], "commands": chain})
+    write_paper_table(tmp_path / "t2.tsv")
+    paper = load_paper_table(tmp_path / "t2.tsv")
+    rec = chinese_report.measure_section("chnsenticorp-tiny", str(tiny_model_dir), [], str(data_root),
+                                         compare_dirs=[str(tmp_path / "x")], title="ChnSentiCorp, tiny")
+    text = render_section(rec, paper)
+    compared = text[text.index("Compared"):]
+    assert [line.strip() for line in compared.split("Made by:")[1].strip().splitlines()] == chain
+    stored = SectionRecord.from_dict(json.loads(json.dumps(rec.to_dict())))
+    assert render_section(stored, paper) == text
+    # a record kept before the chain was stored still renders its one command
+    old = json.loads(json.dumps(rec.to_dict()))
+    old["compared"][0] = {**{k: v for k, v in old["compared"][0].items() if k != "commands"}, "command": chain[-1]}
+    assert render_section(SectionRecord.from_dict(old), paper).endswith(f"    {chain[-1]}\n")
