@@ -1,5 +1,5 @@
 """What an install brings: kaleido is optional (a clear message when a PNG needs it), and a
-Hugging Face Space gets the CPU build of the pinned torch."""
+Hugging Face Space gets the CPU build of the pinned torch, and assets/ fits its budget."""
 import importlib.util
 import re
 import tomllib
@@ -48,3 +48,11 @@ def test_png_figures_without_kaleido_are_a_one_line_error(monkeypatch, capsys, c
     assert (_ukd_report(command[1:]) if command[0] == "ukd_report" else cli.main(command)) == 2
     err = capsys.readouterr().err
     assert re.search(r"kaleido.*fastbert-adaptive\[report\].*--no-png", err) and "Traceback" not in err
+
+
+def test_assets_stay_within_their_100_mb_budget():
+    """Issue 15's budget for everything under assets/ (models, examples, reports), counted as
+    `du -sb assets` counts it: the bytes of the files."""
+    root = ROOT / "assets"
+    total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert 50e6 < total <= 100e6, f"assets/ holds {total / 1e6:.1f} MB"
