@@ -220,3 +220,19 @@ def test_unlabeled_calibration_fits_the_students_to_the_teacher(tmp_path, texts)
     assert result.curve.metric == "agreement" and result.temperatures[-1] == 1.0
     assert result.curve.full_accuracy == 1.0  # the teacher agrees with itself
     assert all(t != 1.0 for t in result.temperatures[:-1])
+
+
+def test_every_shipped_model_records_the_calibrate_command_behind_its_curve():
+    """A shipped model's training.json ends with the `calibrate` command that wrote its
+    temperatures and calibration.json, with the data file and split its curve records."""
+    from demo.models import MODELS_DIR
+
+    shipped = sorted(p for p in MODELS_DIR.iterdir() if (p / "calibration.json").is_file())
+    assert len(shipped) >= 4
+    for d in shipped:
+        last = json.loads((d / "training.json").read_text(encoding="utf-8"))["commands"][-1]
+        info = load_curve(d / "calibration.json").data
+        args = shlex.split(last)
+        assert args[:5] == ["python", "-m", "fastbert", "calibrate", "--model"] and args[5].endswith(f"models/{d.name}")
+        assert args[args.index("--data") + 1] == info["path"]
+        assert f"fraction {args[args.index('--fraction') + 1]}, seed {args[args.index('--seed') + 1]})" in info["selection"]
