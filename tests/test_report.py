@@ -25,7 +25,8 @@ def test_report_has_every_row_and_figure(model, tmp_path, data_file):
     text = build_report(ReportConfig(str(tmp_path / "m"), str(data_file), str(out), [str(tmp_path / "m")],
                                      str(tmp_path / "joint"), timing=True, png=False))
     for needle in ("Full model", "FastBERT speed=0.1", "FastBERT speed=0.5", "FastBERT speed=0.8", "Static: first",
-                   "without self-distillation", "without adaptive inference", "fig3.html", "fig4_luha.html", "fig6.html"):
+                   "without self-distillation", "without adaptive inference", "fig3.html", "fig4_luha.html", "fig6.html",
+                   "The static baselines are the same backbone"):
         assert needle in text
     for stem in ("fig3", "fig4_luha", "fig6"):
         assert (out.parent / f"tiny_{stem}.html").is_file()
@@ -86,6 +87,7 @@ def test_report_without_calibration_is_the_uncalibrated_models(model, tmp_path, 
 
     text, raw = curve("cal", calibrated=False)
     assert "--no-calibration" in text
+    assert "Static:" not in text and "static baselines" not in text  # none given, so none described
     assert raw == curve("plain")[1]
     assert curve("cal")[1] != raw
 

@@ -214,6 +214,9 @@ def _markdown(cfg: ReportConfig, model, num_rows: int, rows, abl, curve, saved: 
                  "given to this run); every other number was measured by the command at the end.\n\n"
                  if sources else "")
     held = f" (the {cfg.dev_fraction:g} held out by training, seed {cfg.seed})" if cfg.dev_fraction else ""
+    static_note = (" The static baselines are the same backbone cut to its first layers and fine-tuned\n"
+                   "with the same classifier (the analog of the paper's DistilBERT rows)."
+                   if any(r["name"].startswith("Static:") for r in rows) else "")
     text = f"""# Evaluation report: `{cfg.model}`
 
 Data: `{cfg.data}`{held} ({num_rows} rows). Model: {model.num_layers} layers, labels {model.config.labels}.
@@ -228,8 +231,7 @@ CPU times: this machine, {threads} torch threads, whole data set, tokenization i
 {markdown_table(rows)}
 
 The full model is the backbone with its teacher classifier only, as a plain fine-tuned model
-would be run. The static baselines are the same backbone cut to its first layers and fine-tuned
-with the same classifier (the analog of the paper's DistilBERT rows).
+would be run.{static_note}
 
 {kept_note}## Ablation
 
