@@ -158,7 +158,7 @@ def render_section(rec: SectionRecord, paper: dict[tuple[str, str], PaperCell]) 
              + (f"{w['speedup']:.2f}x at speed {w['speed']:g} ({_pct(w['accuracy'])})."
                 if w["speed"] is not None else "none."), "", _exits_line(rec), ""]
     rows = NOT_RECORDED if rec.train_rows is None else f"{rec.train_rows:,} rows"
-    lines += [f"Model: `{rec.model}` ({rec.layers} layers, backbone `{rec.backbone}`), trained on "
+    lines += [f"Model when measured: `{rec.model}` ({rec.layers} layers, backbone `{rec.backbone}`), trained on "
               f"`{rec.train_path or NOT_RECORDED}` ({rows}{rec.train_note}); made by:", ""]
     lines += [f"    {c}" for c in rec.commands] if rec.commands else [f"    ({NOT_RECORDED})"]
     lines += [f"    {b.command or f'({NOT_RECORDED}: {b.model})'}" for b in rec.baselines]

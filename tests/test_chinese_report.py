@@ -67,7 +67,7 @@ def test_render_from_stored_record_equals_render_after_measuring(tmp_path, tiny_
         acc, sp = cells[("ChnSentiCorp", model)]
         assert f"{acc:.2f}%" in text and f"{sp:.2f}x" in text
     assert [e.speed for e in rec.exits] == [0.1, 0.5, 0.8]
-    assert "not recorded" not in text.split("Model:")[0]
+    assert "not recorded" not in text.split("Model when measured:")[0]
 
 
 def test_previous_run_keeps_a_section_and_adds_another(tmp_path, tiny_model_dir, data_root):
