@@ -219,8 +219,8 @@ def render_summary(sections: list[SectionRecord], paper: dict[tuple[str, str], P
     (accuracy, FLOPs speedup), ours beside the paper's, the Figure 6 figures at speed 0.8, and
     the issue's per-dataset checks (ISSUE_CHECKS), on our rows and on the paper's own (points
     against the paper's BERT-base), so a check the paper's model misses too is visible. Sections
-    without a row for every checked speed are left out; a dataset with two such sections is
-    labelled by their titles."""
+    without a row for every checked speed are left out; each line is labelled by its section's
+    title (which says the depth, the split and, for a second section of a dataset, what differs)."""
     recs = [r for r in sections if r.layers == layers and all(_fast_row(r, s) for s in ISSUE_CHECKS)]
     if not recs:
         return ""
@@ -234,7 +234,6 @@ def render_summary(sections: list[SectionRecord], paper: dict[tuple[str, str], P
              "", f"| dataset | full model: ours / paper | {head} | mean exit, at layer 1 (0.8) | checks "
              + " / ".join(f"{s:g}" for s in ISSUE_CHECKS) + " | the paper's rows, same checks |",
              "|---|---|" + "---|" * len(ISSUE_CHECKS) + "---|---|---|"]
-    repeated = {r.dataset for r in recs if sum(o.dataset == r.dataset for o in recs) > 1}
     for rec in recs:
         full = next(r for r in rec.table if r.get("paper_model") == "BERT")
         base = paper_cell(paper, rec.dataset, "BERT")
@@ -247,7 +246,6 @@ def render_summary(sections: list[SectionRecord], paper: dict[tuple[str, str], P
             paper_checks.append(_check(base.accuracy, cell.accuracy, cell.speedup, need, lost))
         ex = next((e for e in rec.exits or [] if e.speed == 0.8), None)
         exits = f"{ex.mean_exit_layer:.2f}, {100 * ex.share_layer1:.1f}%" if ex else NOT_RECORDED
-        label = rec.title if rec.dataset in repeated else rec.dataset
-        lines.append(f"| {label} | {_pct(full['accuracy'])} / {base.accuracy:.2f}% | " + " | ".join(cells)
+        lines.append(f"| {rec.title} | {_pct(full['accuracy'])} / {base.accuracy:.2f}% | " + " | ".join(cells)
                      + f" | {exits} | {' / '.join(checks)} | {' / '.join(paper_checks)} |")
     return "\n".join(lines) + "\n"
