@@ -139,7 +139,11 @@ def reliability_figure(res: dict):
 
 
 def _pct(x):
-    return "–" if x is None else f"{100 * x:.2f}"
+    return "–" if x is None else f"{100 * x:.2f}%"
+
+
+def _points(x):  # ECE, in points
+    return f"{100 * x:.2f}"
 
 
 def section(res: dict, figure: str | None) -> str:
@@ -147,25 +151,25 @@ def section(res: dict, figure: str | None) -> str:
     out = [f"## {res['title']} (`assets/models/{res['name']}`)", "",
            f"Calibrated on {res['rows']['calibration']} rows and evaluated on {res['rows']['unseen']} unseen rows of "
            f"`{res['data']['path']}` (sha256 `{res['data']['sha256'][:12]}…`): {res['data']['selection'].split(';')[0]}; "
-           f"calibration / unseen = a seeded half each. Full-model accuracy: {_pct(res['full_accuracy']['calibration'])}% "
-           f"/ {_pct(res['full_accuracy']['unseen'])}%.", "",
+           f"calibration / unseen = a seeded half each. Full-model accuracy: {_pct(res['full_accuracy']['calibration'])} "
+           f"/ {_pct(res['full_accuracy']['unseen'])}.", "",
            "| layer | T | ECE before, calibration rows | after | halved | ECE before, unseen rows | after | halved | "
            "floor (unseen) |", "|---:|---:|---:|---:|:---:|---:|---:|:---:|---:|"]
     e = res["ece"]
     for i in range(L):
         b, a = e["unseen"]["before"][i], e["unseen"]["after"][i]
         cb, ca = e["calibration"]["before"][i], e["calibration"]["after"][i]
-        out.append(f"| {i + 1} | {res['temperatures'][i]:.3f} | {_pct(cb)} | {_pct(ca)} | {'yes' if ca <= cb / 2 else '**no**'} | "
-                   f"{_pct(b)} | {_pct(a)} | {'yes' if a <= b / 2 else '**no**'} | {_pct(e['unseen']['floor'][i])} |")
+        out.append(f"| {i + 1} | {res['temperatures'][i]:.3f} | {_points(cb)} | {_points(ca)} | {'yes' if ca <= cb / 2 else '**no**'} | "
+                   f"{_points(b)} | {_points(a)} | {'yes' if a <= b / 2 else '**no**'} | {_points(e['unseen']['floor'][i])} |")
     x = e["cross_fitted"]
     out += ["", "Cross-fitted on all dev rows (each half scored with temperatures fitted on the other half; "
             f"the other half's temperatures: {', '.join(f'{t:.3f}' for t in x['other_temperatures'])}):", "",
             "| layer | ECE before | after | halved | floor |", "|---:|---:|---:|:---:|---:|"]
-    out += [f"| {i + 1} | {_pct(b)} | {_pct(a)} | {'yes' if a <= b / 2 else '**no**'} | {_pct(f)} |"
+    out += [f"| {i + 1} | {_points(b)} | {_points(a)} | {'yes' if a <= b / 2 else '**no**'} | {_points(f)} |"
             for i, (b, a, f) in enumerate(zip(x["before"], x["after"], x["floor"]))]
     pu = e["pooled_unseen"]
-    out += ["", f"Every layer's predictions pooled, unseen rows: ECE {_pct(pu['before'])} before, {_pct(pu['after'])} after "
-            f"({'halved' if pu['after'] <= pu['before'] / 2 else '**not halved**'}; floor {_pct(pu['floor'])})."]
+    out += ["", f"Every layer's predictions pooled, unseen rows: ECE {_points(pu['before'])} before, {_points(pu['after'])} after "
+            f"({'halved' if pu['after'] <= pu['before'] / 2 else '**not halved**'}; floor {_points(pu['floor'])})."]
     if figure:
         out += ["", f"![reliability]({figure}.png) ([interactive]({figure}.html))"]
     out += ["", f"Requested vs achieved FLOPs speedup (the model reaches at most {res['max_speedup']:.2f}x at speed 1 "
@@ -176,7 +180,7 @@ def section(res: dict, figure: str | None) -> str:
         err = r["unseen_speedup"] / r["target"] - 1
         ok = "beyond range" if r["target"] > res["max_speedup"] * (1 + TOLERANCE) else ("yes" if abs(err) <= TOLERANCE else "**no**")
         out.append(f"| {r['target']:g}x{' (grid)' if r['grid'] else ''} | {r['speed']:g} | {r['calibration_speedup']:.2f}x | "
-                   f"{r['unseen_speedup']:.2f}x | {100 * err:+.1f}% | {ok} | {_pct(r['unseen_accuracy'])}% |")
+                   f"{r['unseen_speedup']:.2f}x | {100 * err:+.1f}% | {ok} | {_pct(r['unseen_accuracy'])} |")
     eq = res["equal_speedup"]
     out += ["", "Accuracy at equal FLOPs speedup, without (paper) and with calibration:", "",
             "| speedup | all dev rows, raw | calibrated | difference (points) | unseen rows, raw | calibrated | difference |",
@@ -185,8 +189,8 @@ def section(res: dict, figure: str | None) -> str:
         d = None if eq["raw"][i] is None or eq["calibrated"][i] is None else eq["calibrated"][i] - eq["raw"][i]
         du = (None if eq["unseen_raw"][i] is None or eq["unseen_calibrated"][i] is None
               else eq["unseen_calibrated"][i] - eq["unseen_raw"][i])
-        out.append(f"| {t:g}x | {_pct(eq['raw'][i])}% | {_pct(eq['calibrated'][i])}% | {'–' if d is None else f'{100 * d:+.2f}'} | "
-                   f"{_pct(eq['unseen_raw'][i])}% | {_pct(eq['unseen_calibrated'][i])}% | {'–' if du is None else f'{100 * du:+.2f}'} |")
+        out.append(f"| {t:g}x | {_pct(eq['raw'][i])} | {_pct(eq['calibrated'][i])} | {'–' if d is None else f'{100 * d:+.2f}'} | "
+                   f"{_pct(eq['unseen_raw'][i])} | {_pct(eq['unseen_calibrated'][i])} | {'–' if du is None else f'{100 * du:+.2f}'} |")
     out += ["", f"Over the whole range ({eq['grid'][0]:g}x to {eq['grid'][1]:g}x, every 0.1x, all dev rows), calibrated minus raw: "
             f"mean {100 * eq['mean_difference']:+.2f} points, worst {100 * eq['min_difference']:+.2f} points."]
     return "\n".join(out)

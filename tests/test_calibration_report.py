@@ -42,3 +42,5 @@ def test_report_figures_are_the_librarys_on_the_stored_rows(tmp_path, texts, mon
     assert res["rows"] == {"calibration": len(cal.rows), "unseen": len(rest.rows)}
     text = calibration_report.section(res, None)
     assert text.startswith("## SST-2 (`assets/models/sst2-minilm`)")
+    assert "–%" not in text  # a speedup beyond the model's range is a bare dash
+    assert any(v is None for v in res["equal_speedup"]["raw"])  # (the tiny model's range ends before 5x)
