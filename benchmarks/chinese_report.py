@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from fastbert.checkpoint import command_chain
 from fastbert.data import load_dataset
 from fastbert.evaluate import all_layer_outputs, sweep
 from fastbert.model import FastBert
@@ -104,12 +105,6 @@ def exit_figures(model, outputs) -> list[ExitFigures]:
             for r in sweep(model, outputs, PAPER_SPEEDS)]
 
 
-def _commands(meta: dict) -> list[str]:
-    """Every command that made a model, from its training.json: the chain of `train --init`
-    runs (and any ship or calibrate step) when recorded, else its one command."""
-    return meta.get("commands") or ([meta["command"]] if meta.get("command") else [])
-
-
 def compare_rows(dirs: list[str], data, ref_flops: float) -> list[dict]:
     """Other fine-tuned models on the same dev set (e.g. the same shape from a random
     initialisation): their full model (every layer, teacher only)."""
@@ -119,7 +114,7 @@ def compare_rows(dirs: list[str], data, ref_flops: float) -> list[dict]:
         r = sweep(m, all_layer_outputs(m, data), [0.0])[0]
         recs.append({"model": d, "backbone": m.config.backbone, "layers": m.num_layers, "accuracy": r.accuracy,
                      "flops": r.full_flops_per_sample, "speedup": ref_flops / r.full_flops_per_sample,
-                     "commands": _commands(m.metadata())})
+                     "commands": command_chain(m.metadata())})
     return recs
 
 
@@ -156,7 +151,7 @@ def measure_section(key: str, model_dir: str, baseline_dirs: list[str], data_roo
         key=key, dataset=ds.paper, title=title or ds.title, dev_rows=len(data), model=model_dir,
         layers=model.num_layers, backbone=model.config.backbone, train_path=train.get("path"),
         train_rows=train.get("rows"), train_note=", the rest of the file after the dev split" if ds.held_out else "",
-        commands=_commands(meta) or None, baselines=baselines,
+        commands=command_chain(meta) or None, baselines=baselines,
         table=rows, within_1_point=best_speedup_within(model, outputs), exits=exit_figures(model, outputs),
         compared=compare_rows(list(compare_dirs), data, rows[0]["flops"]) if compare_dirs else [],
         calibrated=calibrated,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .calibration import (CURVE_FILE, SPEED_GRID, Curve, apply_temperatures, build_curve, file_sha256,
                           fit_temperatures, layer_ece, save_curve)
-from .checkpoint import METADATA
+from .checkpoint import METADATA, command_chain, read_record, without_calibration
 from .data import TextDataset, split_rows
 from .evaluate import LayerOutputs, all_layer_outputs
 
@@ -73,6 +73,20 @@ def select_rows(data: TextDataset, fraction: float = 1.0, seed: int = 0, holdout
             Selection(data.subset(rest), rest, part + "the part left unseen"))
 
 
+def stored_split(model, path: str | Path) -> tuple[list[int], list[int]]:
+    """(calibration rows, unseen rows) of the data file `path`, as the model's stored calibration
+    chose them. ValueError when the model has no curve, its curve records no data file, or
+    `path` is not that file (its sha256 differs)."""
+    if model.curve is None:
+        raise ValueError("this model has no calibration curve: run `python -m fastbert calibrate`")
+    info = model.curve.data or {}
+    if not info.get("sha256"):
+        raise ValueError("its calibration.json records no data file: run `python -m fastbert calibrate --data FILE`")
+    if file_sha256(path) != info["sha256"]:
+        raise ValueError(f"{path} is not the file the model was calibrated on ({info.get('path')})")
+    return list(info.get("rows") or []), list(info.get("unseen_rows") or [])
+
+
 def calibrate(model, data: TextDataset, fit: bool = True, data_info: dict | None = None,
               speeds=SPEED_GRID, batch_size: int = 64) -> CalibrationResult:
     """Fit `model`'s temperatures on `data` (labels, or the teacher's predictions when the data
@@ -95,17 +109,16 @@ def calibrate(model, data: TextDataset, fit: bool = True, data_info: dict | None
 def write_calibration(model, directory: str | Path, command: str | None = None) -> None:
     """Write the curve file and set the two calibration fields of config.json in an existing
     model directory; the rest of config.json is left as it is. `command` (the calibrate command
-    line) is appended to the commands of the directory's training.json, if it has one, so that
-    the record of how the model was made includes its calibration."""
+    line) ends the commands of the directory's training.json, if it has one, in place of any
+    earlier calibration, so that the record of how the model was made includes its calibration."""
     directory = Path(directory)
+    record = read_record(directory) if command else None  # read first: a broken record changes nothing
     model.config.calibration_curve = model.config.calibration_curve or CURVE_FILE
     save_curve(model.curve, directory / model.config.calibration_curve)
     path = directory / "config.json"
     config = json.loads(path.read_text())
     config.update(temperatures=model.config.temperatures, calibration_curve=model.config.calibration_curve)
     path.write_text(json.dumps(config, indent=2) + "\n")
-    record_path = directory / METADATA
-    if command and record_path.is_file():
-        record = json.loads(record_path.read_text())
-        record["commands"] = (record.get("commands") or ([record["command"]] if "command" in record else [])) + [command]
-        record_path.write_text(json.dumps(record, indent=2) + "\n")
+    if record is not None:
+        record["commands"] = without_calibration(command_chain(record)) + [command]
+        (directory / METADATA).write_text(json.dumps(record, indent=2) + "\n")

@@ -28,8 +28,29 @@ BASE_WEIGHTS = "base_weights.json"
 METADATA = "training.json"
 
 
+CALIBRATE_COMMAND = "python -m fastbert calibrate "
+
+
 class CheckpointError(ValueError):
     """A model directory that does not match the model it describes."""
+
+
+def command_chain(record: dict) -> list[str]:
+    """Every command that made a model, oldest first, from its training.json: the recorded chain
+    (`train --init` runs, ship and calibrate steps) when there is one, else its one command."""
+    return list(record.get("commands") or ([record["command"]] if record.get("command") else []))
+
+
+def without_calibration(commands: list[str]) -> list[str]:
+    """The chain less its `calibrate` steps: what made the weights (a new calibration replaces
+    the last one, and `train --init` drops the temperatures)."""
+    return [c for c in commands if not c.startswith(CALIBRATE_COMMAND)]
+
+
+def read_record(directory: str | Path) -> dict | None:
+    """A model directory's training.json (None if it has none); a broken one is a CheckpointError."""
+    path = Path(directory) / METADATA
+    return _read_json(path) if path.is_file() else None
 
 
 def _base_state(source: str) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ import sys
 import torch
 
 from fastbert import FastBert
+from fastbert.checkpoint import command_chain
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("src")
@@ -29,8 +30,7 @@ if args.labels:
         sys.exit(f"error: --labels: {len(model.config.labels)} names needed, got {len(names)}")
     model.config.labels = names
 record = model.metadata()
-record["commands"] = (record.get("commands") or [record.get("command")]) + \
-    ["python " + shlex.join(["scripts/ship_fp16.py", *sys.argv[1:]])]
+record["commands"] = command_chain(record) + ["python " + shlex.join(["scripts/ship_fp16.py", *sys.argv[1:]])]
 record["evals_of"] = f"{args.src} (float32); the {args.dtype} copy is evaluated separately"
 model.save_pretrained(args.dest, dtype=getattr(torch, args.dtype), base_weights=model.config.backbone, metadata=record)
 print(f"saved {args.dest}")

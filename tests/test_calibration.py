@@ -1,7 +1,6 @@
 """Per-layer temperatures, ECE, the speed curve and its strict storage (fastbert.calibration)."""
 import json
 import shlex
-import sys
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from fastbert.calibration import (Curve, CurvePoint, apply_temperatures, fit_tem
                                   reliability)
 from fastbert.checkpoint import CheckpointError
 from fastbert.cli import main
+from fastbert.commands import build_parser
 from fastbert.data import TextDataset
 from fastbert.evaluate import all_layer_outputs
 from tiny import tiny_model
@@ -173,19 +173,23 @@ def test_select_rows_keeps_the_unseen_part_apart():
     assert set(cal.rows + rest.rows) == {int(t[1:]) for t in held_out.texts}
 
 
-def test_cli_calibrate_then_eval_with_a_target(tmp_path, texts, capsys, monkeypatch):
+def test_cli_calibrate_then_eval_with_a_target(tmp_path, texts, capsys):
     m = tiny_model(tmp_path)
     m.save_pretrained(tmp_path / "m", metadata={"command": "python -m fastbert train --out m"})
     weights = (tmp_path / "m" / "model.safetensors").read_bytes()
     data = tmp_path / "dev.tsv"
     data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts * 4)))
     argv = ["calibrate", "--model", str(tmp_path / "m"), "--data", str(data), "--fraction", "0.5"]
-    monkeypatch.setattr(sys, "argv", ["fastbert", *argv])
-    assert main(argv) == 0
+    for seed in ("1", "0"):  # a second calibration replaces the first in the record
+        assert main(argv + ["--seed", seed]) == 0
     assert "ECE before" in capsys.readouterr().out
-    # the model's record of how it was made now ends with its calibration
-    record = json.loads((tmp_path / "m" / "training.json").read_text())
-    assert record["commands"] == ["python -m fastbert train --out m", "python -m fastbert " + shlex.join(argv)]
+    # the model's record of how it was made now ends with its calibration: a command that parses
+    # to the options this one ran with (whatever started the process)
+    train, calibration = json.loads((tmp_path / "m" / "training.json").read_text())["commands"]
+    assert train == "python -m fastbert train --out m"
+    assert shlex.split(calibration)[:3] == ["python", "-m", "fastbert"]
+    assert vars(build_parser().parse_args(shlex.split(calibration)[3:])).items() >= {
+        "model": str(tmp_path / "m"), "data": str(data), "fraction": 0.5, "seed": 0}.items()
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
     curve = load_curve(tmp_path / "m" / "calibration.json")
     assert len(curve.data["rows"]) == 18 and len(curve.data["unseen_rows"]) == 18
@@ -230,9 +234,25 @@ def test_every_shipped_model_records_the_calibrate_command_behind_its_curve():
     shipped = sorted(p for p in MODELS_DIR.iterdir() if (p / "calibration.json").is_file())
     assert len(shipped) >= 4
     for d in shipped:
-        last = json.loads((d / "training.json").read_text(encoding="utf-8"))["commands"][-1]
-        info = load_curve(d / "calibration.json").data
-        args = shlex.split(last)
-        assert args[:5] == ["python", "-m", "fastbert", "calibrate", "--model"] and args[5].endswith(f"models/{d.name}")
-        assert args[args.index("--data") + 1] == info["path"]
-        assert f"fraction {args[args.index('--fraction') + 1]}, seed {args[args.index('--seed') + 1]})" in info["selection"]
+        args = shlex.split(json.loads((d / "training.json").read_text(encoding="utf-8"))["commands"][-1])
+        assert args[:4] == ["python", "-m", "fastbert", "calibrate"]
+        opts = build_parser().parse_args(args[3:])
+        curve = load_curve(d / "calibration.json")
+        assert opts.model.endswith(f"models/{d.name}") and opts.data == curve.data["path"]
+        assert f"fraction {opts.fraction:g}, seed {opts.seed})" in curve.data["selection"]
+        if opts.holdout_fraction is not None:
+            assert f"--dev-fraction {opts.holdout_fraction:g} --seed {opts.holdout_seed}`" in curve.data["selection"]
+        assert curve.calibrated == (not opts.no_calibration)
+
+
+def test_stored_split_says_why_it_cannot_give_the_rows(tmp_path, texts):
+    from fastbert.calibrate import stored_split
+
+    m = tiny_model(tmp_path)
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    with pytest.raises(ValueError, match="no calibration curve"):
+        stored_split(m, data)
+    calibrate(m, TextDataset(texts * 3))  # from the library, without data_info: no file recorded
+    with pytest.raises(ValueError, match="records no data file"):
+        stored_split(m, data)

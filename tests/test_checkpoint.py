@@ -151,3 +151,14 @@ def test_the_tokenizer_loads_without_transformers_mistral_false_alarm(tiny_model
     finally:
         logger.removeHandler(catch)
     assert seen == ["another warning", "... an incorrect regex pattern after the load ..."]
+
+
+def test_command_chain_and_its_calibration_steps():
+    from fastbert.checkpoint import command_chain, without_calibration
+
+    train, ship = "python -m fastbert train --out a", "python scripts/ship_fp16.py a b"
+    calibrate = "python -m fastbert calibrate --model b --data d.tsv"
+    assert command_chain({"command": train}) == [train]  # a record from before chains were kept
+    assert command_chain({"command": ship, "commands": [train, ship, calibrate]}) == [train, ship, calibrate]
+    assert command_chain({}) == []
+    assert without_calibration([train, calibrate, ship, calibrate]) == [train, ship]

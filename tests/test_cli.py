@@ -91,7 +91,8 @@ def test_python_dash_m_fastbert_runs_and_reports_a_bad_option_in_one_line():
 def test_continued_training_keeps_the_held_out_split_of_its_init_model(tmp_path, capsys):
     """`train --init` with --dev-fraction splits the file as the init model did, whatever --seed,
     so that it never trains on that model's dev rows; another split seed or fraction is refused.
-    A record from before the split seed was stored used --seed for it."""
+    A record from before the split seed was stored used --seed for it. The new record's commands
+    are the init model's chain without its calibration (train --init drops the temperatures)."""
     from tiny import tiny_model
 
     tiny = tiny_model(tmp_path)
@@ -123,10 +124,14 @@ def test_continued_training_keeps_the_held_out_split_of_its_init_model(tmp_path,
     assert "held out 5" in capsys.readouterr().err
     # a record written before the split seed was kept: its --seed made the split
     del rec["data"]["dev"]["split_seed"]
+    # (and a calibrated init model: its calibrate step is not part of what made the new weights)
+    rec["commands"] = [rec["command"], "python -m fastbert calibrate --model first --data d.tsv"]
     (first / "training.json").write_text(json.dumps(rec))
     third = tmp_path / "third"
     assert main(["train", "--init", str(first), "--seed", "0", "--out", str(third)] + common) == 0
-    assert json.loads((third / "training.json").read_text())["data"]["dev"]["split_seed"] == 3
+    rec3 = json.loads((third / "training.json").read_text())
+    assert rec3["data"]["dev"]["split_seed"] == 3
+    assert rec3["commands"] == [rec["command"], rec3["command"]]
     # no --init: the split follows --split-seed, else --seed
     fresh = tmp_path / "fresh"
     assert main(["train", "--backbone", str(tmp_path / "backbone"), "--seed", "2", "--split-seed", "1",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..options import command_line
 from .common import DataColumns, add_command
 
 
@@ -55,7 +54,7 @@ def run(opts: CalibrateOptions, cols: DataColumns) -> int:
     cal, rest = select_rows(data, opts.fraction, opts.seed, opts.holdout_fraction, opts.holdout_seed)
     info = {**cal.info(opts.data), "unseen_rows": rest.rows}
     result = calibrate(model, cal.data, fit=not opts.no_calibration, data_info=info, batch_size=opts.batch_size)
-    write_calibration(model, opts.model, command="python -m fastbert " + shlex.join(sys.argv[1:]))
+    write_calibration(model, opts.model, command=command_line("calibrate", opts, cols))
     if opts.json:
         print(json.dumps(result.to_dict()))
     else:

@@ -114,6 +114,8 @@ def _model(opts: TrainOptions, train_data):
 
 
 def _record(opts: TrainOptions, model, train_data, dev_data, distill_data, seed: int | None) -> dict:
+    from ..checkpoint import command_chain, without_calibration
+
     record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "seed": opts.seed,
               "backbone": model.config.backbone, "labels": model.config.labels,
               "data": {"train": {"path": opts.train, "rows": len(train_data)},
@@ -126,7 +128,7 @@ def _record(opts: TrainOptions, model, train_data, dev_data, distill_data, seed:
     if opts.init:
         old = model.metadata()
         record.update(stages=old.get("stages", {}), log=old.get("log", []), init=opts.init,
-                      commands=old.get("commands", [old["command"]] if "command" in old else []) + [record["command"]])
+                      commands=without_calibration(command_chain(old)) + [record["command"]])
     return record
 
 

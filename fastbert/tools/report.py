@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import command_chain
 from ..data import load_dataset
 from ..evaluate import all_layer_outputs, evaluate, sweep, time_plain_forward
 from ..model import FastBert
@@ -95,7 +96,7 @@ def compare_section(cfg: ReportConfig, model, outputs, data, rows: list[dict]) -
         curve = sweep(other, o_out, FINE_SPEEDS)
         meta = other.metadata()
         compared[name] = ComparedModel(
-            directory, bool(other.config.temperatures), meta.get("commands", [meta.get("command", "(no training record)")]),
+            directory, bool(other.config.temperatures), command_chain(meta) or ["(no training record)"],
             _timed_compare_rows(name, other, data, o_out, rows[0]["flops"], cfg.timing), equal_flops_rows(rows, curve), curve)
     return compared
 
@@ -217,10 +218,11 @@ def _markdown(cfg: ReportConfig, model, num_rows: int, rows, abl, curve, saved: 
     static_note = (" The static baselines are the same backbone cut to its first layers and fine-tuned\n"
                    "with the same classifier (the analog of the paper's DistilBERT rows)."
                    if any(r["name"].startswith("Static:") for r in rows) else "")
+    made_by = "; then ".join(f"`{c}`" for c in command_chain(meta) or ["(no training record)"])
     text = f"""# Evaluation report: `{cfg.model}`
 
 Data: `{cfg.data}`{held} ({num_rows} rows). Model: {model.num_layers} layers, labels {model.config.labels}.
-Made by (seed {meta.get('seed', '?')}): {'; then '.join(f"`{c}`" for c in meta.get('commands', [meta.get('command', '(no training record)')]))}.
+Made by (seed {meta.get('seed', '?')}): {made_by}.
 Regenerate this report with the command at the end. FLOPs: 2 x multiply-adds of all matrix products,
 counted with fvcore on each sample's real token count; speedup = full-model FLOPs / FLOPs spent.
 CPU times: this machine, {threads} torch threads, whole data set, tokenization included, one run each
