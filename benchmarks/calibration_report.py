@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastbert.calibration import (SPEED_GRID, apply_temperatures, file_sha256, fit_temperatures, layer_ece,
-                                  reliability)
+from fastbert.calibrate import stored_split
+from fastbert.calibration import SPEED_GRID, apply_temperatures, fit_temperatures, layer_ece, reliability
 from fastbert.data import load_dataset
 from fastbert.evaluate import LayerOutputs, all_layer_outputs, sweep
 from fastbert.model import FastBert
@@ -71,9 +71,11 @@ def measure(name: str, models_dir: Path) -> dict:
     curve, temps = model.curve, model.config.temperatures
     if curve is None or temps is None:
         raise SystemExit(f"{name}: not calibrated; run `python -m fastbert calibrate` first")
-    path = curve.data["path"]
-    if file_sha256(path) != curve.data["sha256"]:
-        raise SystemExit(f"{name}: {path} is not the file it was calibrated on (sha256 differs)")
+    path = curve.data.get("path")
+    try:
+        stored_split(model, path)  # the file it was calibrated on (its sha256 is checked)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        raise SystemExit(f"{name}: {err}") from err
     data = load_dataset(path)
     raw = {split: all_layer_outputs(model, data.subset(curve.data[key]), calibrated=False)
            for split, key in (("calibration", "rows"), ("unseen", "unseen_rows"))}
@@ -146,6 +148,10 @@ def _points(x):  # ECE, in points
     return f"{100 * x:.2f}"
 
 
+def _halved(before, after) -> str:
+    return "yes" if after <= before / 2 else "**no**"
+
+
 def section(res: dict, figure: str | None) -> str:
     L = len(res["temperatures"])
     out = [f"## {res['title']} (`assets/models/{res['name']}`)", "",
@@ -159,16 +165,17 @@ def section(res: dict, figure: str | None) -> str:
     for i in range(L):
         b, a = e["unseen"]["before"][i], e["unseen"]["after"][i]
         cb, ca = e["calibration"]["before"][i], e["calibration"]["after"][i]
-        out.append(f"| {i + 1} | {res['temperatures'][i]:.3f} | {_points(cb)} | {_points(ca)} | {'yes' if ca <= cb / 2 else '**no**'} | "
-                   f"{_points(b)} | {_points(a)} | {'yes' if a <= b / 2 else '**no**'} | {_points(e['unseen']['floor'][i])} |")
+        out.append(f"| {i + 1} | {res['temperatures'][i]:.3f} | {_points(cb)} | {_points(ca)} | {_halved(cb, ca)} | "
+                   f"{_points(b)} | {_points(a)} | {_halved(b, a)} | {_points(e['unseen']['floor'][i])} |")
     x = e["cross_fitted"]
     out += ["", "Cross-fitted on all dev rows (each half scored with temperatures fitted on the other half; "
             f"the other half's temperatures: {', '.join(f'{t:.3f}' for t in x['other_temperatures'])}):", "",
             "| layer | ECE before | after | halved | floor |", "|---:|---:|---:|:---:|---:|"]
-    out += [f"| {i + 1} | {_points(b)} | {_points(a)} | {'yes' if a <= b / 2 else '**no**'} | {_points(f)} |"
+    out += [f"| {i + 1} | {_points(b)} | {_points(a)} | {_halved(b, a)} | {_points(f)} |"
             for i, (b, a, f) in enumerate(zip(x["before"], x["after"], x["floor"]))]
     pu = e["pooled_unseen"]
-    out += ["", f"Every layer's predictions pooled, unseen rows: ECE {_points(pu['before'])} before, {_points(pu['after'])} after "
+    out += ["", f"Every layer's predictions pooled, unseen rows: ECE {_points(pu['before'])} before, "
+            f"{_points(pu['after'])} after "
             f"({'halved' if pu['after'] <= pu['before'] / 2 else '**not halved**'}; floor {_points(pu['floor'])})."]
     if figure:
         out += ["", f"![reliability]({figure}.png) ([interactive]({figure}.html))"]

@@ -38,7 +38,7 @@ def run(opts: EvalOptions, cols: DataColumns) -> int:
     model = FastBert.from_pretrained(opts.model, runtime=opts.runtime)
     data = load_dataset(opts.data, **cols.kwargs())
     if opts.unseen:
-        data = unseen_rows(model, data, opts.data)
+        data = unseen_part(model, data, opts.data)
     calibrated = not opts.no_calibration
     speed = opts.speed
     if opts.target_speedup is not None or opts.target_accuracy_drop is not None:
@@ -52,17 +52,15 @@ def run(opts: EvalOptions, cols: DataColumns) -> int:
     return 0
 
 
-def unseen_rows(model, data, path: str):
+def unseen_part(model, data, path: str):
     """The rows of `data` (read from `path`) that the model's stored calibration did not use, so
     that a calibrated model can be scored on text its temperatures and curve never saw."""
-    from ..calibration import file_sha256
+    from ..calibrate import stored_split
 
-    if model.curve is None:
-        raise ValueError("--unseen: this model has no calibration curve (python -m fastbert calibrate)")
-    info = model.curve.data or {}
-    if info.get("sha256") != file_sha256(path):
-        raise ValueError(f"--unseen: {path} is not the file the model was calibrated on ({info.get('path')})")
-    rows = info.get("unseen_rows") or []
+    try:
+        rows = stored_split(model, path)[1]
+    except ValueError as err:
+        raise ValueError(f"--unseen: {err}") from err
     if not rows:
         raise ValueError(f"--unseen: the calibration used every row of {path}; none is left unseen")
     return data.subset(rows)
