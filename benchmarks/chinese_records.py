@@ -167,8 +167,9 @@ def render_section(rec: SectionRecord, paper: dict[tuple[str, str], PaperCell]) 
                   "| model | accuracy | FLOPs / sample | FLOPs speedup |", "|---|---:|---:|---:|"]
         lines += [f"| `{c['model']}` ({c['layers']} layer{'s' * (c['layers'] > 1)}, backbone `{c['backbone']}`) | "
                   f"{_pct(c['accuracy'])} | {c['flops'] / 1e6:.1f}M | {c['speedup']:.2f}x |" for c in rec.compared]
-        lines += ["", "Made by:", ""] + [f"    {cmd}" for c in rec.compared  # older records kept one command
-                                         for cmd in c.get("commands") or [c.get("command") or f"({NOT_RECORDED})"]]
+        for c in rec.compared:  # older records kept only a model's last command
+            lines += ["", f"`{c['model']}` was made by:", ""]
+            lines += [f"    {cmd}" for cmd in c.get("commands") or [c.get("command") or f"({NOT_RECORDED})"]]
     return "\n".join(lines) + "\n"
 
 

@@ -292,7 +292,8 @@ def test_a_compared_model_lists_every_command_that_made_it(tmp_path, tiny_model_
                                          compare_dirs=[str(tmp_path / "x")], title="ChnSentiCorp, tiny")
     text = render_section(rec, paper)
     compared = text[text.index("Compared"):]
-    assert [line.strip() for line in compared.split("Made by:")[1].strip().splitlines()] == chain
+    made_by = compared.split(f"`{tmp_path / 'x'}` was made by:")[1]
+    assert [line.strip() for line in made_by.strip().splitlines()] == chain
     stored = SectionRecord.from_dict(json.loads(json.dumps(rec.to_dict())))
     assert render_section(stored, paper) == text
     # a record kept before the chain was stored still renders its one command

@@ -1,10 +1,10 @@
 """The shipped 12-layer Chinese model (assets/models/chnsenticorp-12l): listed by the app, gets
 the Chinese examples, and, loaded, gives the figures that assets/reports/chinese.json states for
 it (full model, FastBERT at the paper's speeds, exit layers) to within one review: accuracy to one
-row, speedup to 0.2%, at most two exits moved. The tolerance is for float rounding that differs
-with the thread count and the CPU's kernels, which can move a review whose uncertainty sits at the
-threshold. The last needs the dev set under ../shared/data (present in CI); about a minute on one
-thread."""
+row, speedup to 0.2%, exit histograms as if one review moved. The tolerance is for float rounding
+that differs with the thread count and the CPU's kernels, which can move a review whose
+uncertainty sits at the threshold. The last needs the dev set under ../shared/data (present in
+CI); about a minute on one thread."""
 import json
 from pathlib import Path
 
