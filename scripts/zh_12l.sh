@@ -4,8 +4,8 @@
 # (word embeddings frozen, lr 5e-5, batch 32, 128 tokens, 1 epoch; THUCNews 3 epochs, EPOCHS=N to
 # change; chinese.md's THUCNews and LCQMC statics used EPOCHS=6, Book review's EPOCHS=4),
 # self-distil (1 epoch), then the static first-1, -3 and -6-layer baselines (the same fine-tuning;
-# LAYERS="6" for some of them). Each stage's dev accuracy is recorded in the model's training.json; the report rows come
-# from benchmarks/chinese_report.py.
+# LAYERS="6" for some of them). Each stage's dev accuracy is recorded in the model's training.json;
+# the report rows come from benchmarks/chinese_report.py.
 #
 #   bash scripts/zh_12l.sh DATASET [full|static|all]     DATASET: book_review shopping lcqmc weibo thucnews
 #
