@@ -3,8 +3,8 @@ sampling spread under issue 17's ±10% target (a requested speedup, met on rows 
 did not see).
 
 The model's temperatures and its stored curve stay fixed. For each requested speedup the curve
-gives a speed (requests that give a speed already listed, and requests beyond the curve's top,
-are left out); the rows the calibration used and those it left unseen are pooled and split again
+gives a speed (requests that give a speed already listed, and requests more than 10% past the
+curve's top, are left out); the rows the calibration used and those it left unseen are pooled and split again
 at random into parts of the same two sizes, `--draws` times (the same draws for every request),
 and the script prints how often the second part's speedup at that speed is more than 10% away
 from the first part's, with the 5th and 95th percentiles of the ratio. The shipped split's own

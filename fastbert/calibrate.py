@@ -110,9 +110,10 @@ def write_calibration(model, directory: str | Path, command: str | None = None) 
     """Write the curve file and set the two calibration fields of config.json in an existing
     model directory; the rest of config.json is left as it is. `command` (the calibrate command
     line) ends the commands of the directory's training.json, if it has one, in place of any
-    earlier calibration, so that the record of how the model was made includes its calibration."""
+    earlier calibration, so that the record of how the model was made includes its calibration
+    (without a command, an earlier calibration's command is only removed: it no longer applies)."""
     directory = Path(directory)
-    record = read_record(directory) if command else None  # read first: a broken record changes nothing
+    record = read_record(directory)  # read first: a broken record changes nothing
     model.config.calibration_curve = model.config.calibration_curve or CURVE_FILE
     save_curve(model.curve, directory / model.config.calibration_curve)
     path = directory / "config.json"
@@ -120,5 +121,8 @@ def write_calibration(model, directory: str | Path, command: str | None = None) 
     config.update(temperatures=model.config.temperatures, calibration_curve=model.config.calibration_curve)
     path.write_text(json.dumps(config, indent=2) + "\n")
     if record is not None:
-        record["commands"] = without_calibration(command_chain(record)) + [command]
-        (directory / METADATA).write_text(json.dumps(record, indent=2) + "\n")
+        chain = command_chain(record)
+        commands = without_calibration(chain) + ([command] if command else [])
+        if commands != chain:
+            record["commands"] = commands
+            (directory / METADATA).write_text(json.dumps(record, indent=2) + "\n")

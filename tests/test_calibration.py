@@ -256,3 +256,17 @@ def test_stored_split_says_why_it_cannot_give_the_rows(tmp_path, texts):
     calibrate(m, TextDataset(texts * 3))  # from the library, without data_info: no file recorded
     with pytest.raises(ValueError, match="records no data file"):
         stored_split(m, data)
+
+
+def test_a_calibration_from_code_removes_the_earlier_calibrate_command(tmp_path, texts):
+    """write_calibration without a command cannot say what ran, but the earlier calibrate
+    command no longer describes the directory: it leaves the record."""
+    from fastbert.calibrate import write_calibration
+
+    m = tiny_model(tmp_path)
+    train = "python -m fastbert train --out m"
+    m.save_pretrained(tmp_path / "m", metadata={"command": train,
+                                                "commands": [train, "python -m fastbert calibrate --model m --data d"]})
+    calibrate(m, TextDataset(texts * 3))
+    write_calibration(m, tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["commands"] == [train]
