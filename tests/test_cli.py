@@ -1,9 +1,11 @@
 """`python -m fastbert` subcommands."""
 import json
+import shlex
 
 import pytest
 
 from fastbert.cli import main
+from fastbert.commands import build_parser
 
 
 def test_eval_json_has_the_documented_keys(model, tmp_path, capsys):
@@ -106,6 +108,9 @@ def test_continued_training_keeps_the_held_out_split_of_its_init_model(tmp_path,
     assert main(["train", "--backbone", str(tmp_path / "backbone"), "--seed", "3", "--out", str(first)] + common) == 0
     rec = json.loads((first / "training.json").read_text())
     assert rec["data"]["dev"]["split_seed"] == 3
+    # the recorded command is the run's own (not pytest's argv): it parses back to these options
+    again = build_parser().parse_args(shlex.split(rec["command"])[3:])
+    assert (again.command, again.seed, again.out, again.dev_fraction) == ("train", 3, str(first), 0.25)
 
     from fastbert.data import load_dataset
     def held_out(seed):

@@ -6,12 +6,10 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..options import option
+from ..options import command_line, option
 from .common import DataColumns, add_command
 
 
@@ -113,10 +111,12 @@ def _model(opts: TrainOptions, train_data):
                                   classifier_heads=opts.classifier_heads)
 
 
-def _record(opts: TrainOptions, model, train_data, dev_data, distill_data, seed: int | None) -> dict:
+def _record(opts: TrainOptions, columns: DataColumns, model, train_data, dev_data, distill_data,
+            seed: int | None) -> dict:
     from ..checkpoint import command_chain, without_calibration
 
-    record = {"command": "python -m fastbert " + shlex.join(sys.argv[1:]), "seed": opts.seed,
+    # rebuilt from the options it ran with: sys.argv is another program's when main() is called from code
+    record = {"command": command_line("train", opts, columns), "seed": opts.seed,
               "backbone": model.config.backbone, "labels": model.config.labels,
               "data": {"train": {"path": opts.train, "rows": len(train_data)},
                        "dev": None if dev_data is None else {"path": opts.dev or f"{opts.train} (held out)",
@@ -143,7 +143,7 @@ def cmd_train(opts: TrainOptions, columns: DataColumns) -> int:
         torch.set_num_threads(opts.threads)
     train_data, dev_data, distill_data, seed = _data(opts, columns)
     model = _model(opts, train_data)
-    record = _record(opts, model, train_data, dev_data, distill_data, seed)
+    record = _record(opts, columns, model, train_data, dev_data, distill_data, seed)
     configs = stage_configs(opts.stages.split(","), opts.out, epochs=opts.epochs, distill_epochs=opts.distill_epochs,
                             lr=opts.lr, distill_lr=opts.distill_lr, save_every=opts.save_every, resume=opts.resume,
                             seed=opts.seed, batch_size=opts.batch_size, kl_direction=opts.kl_direction,
