@@ -159,6 +159,8 @@ def command_line(name: str, *options) -> str:
             elif f.metadata.get("action") == "append":
                 for v in value:
                     parts += [flag_of(f), str(v)]
+            elif f.metadata.get("action") == "extend":  # --flag a b c (nothing for an empty list)
+                parts += [flag_of(f), *map(_text, value)] if value else []
             else:
                 parts += [_text(value)] if f.metadata.get("positional") else [flag_of(f), _text(value)]
     return shlex.join(parts)

@@ -1,6 +1,7 @@
 """Options written once (fastbert.options): each command's options follow from dataclass fields,
 and the documented command lines still parse to the same values."""
 import argparse
+import shlex
 from dataclasses import dataclass, field
 
 import pytest
@@ -51,6 +52,27 @@ def test_command_line_parses_back_to_the_same_options():
     line = command_line("report", cfg)
     assert "--baseline b1 --baseline b2" in line and "--no-png" in line and "--no-calibration" in line
     assert from_args(ReportConfig, parse(*line.split()[3:])) == cfg
+
+
+def test_command_lines_of_train_calibrate_and_pretrain_parse_back(tmp_path):
+    """The commands a model's training.json records are rebuilt from the options (list options
+    spelled the way each parses: comma-separated, repeated, or one flag with several values)."""
+    from fastbert.commands.calibrate import CalibrateOptions
+    from fastbert.commands.common import DataColumns
+    from fastbert.commands.pretrain import PretrainOptions
+    from fastbert.commands.train import TrainOptions
+
+    cases = {"train": ([TrainOptions, DataColumns], ["--train", "t.tsv", "--out", "o", "--dev-fraction", "0.2",
+                                                     "--labels", "a,b", "--text-columns", "x,y", "--quiet"]),
+             "calibrate": ([CalibrateOptions, DataColumns], ["--model", "m", "--data", "d.tsv", "--holdout-fraction",
+                                                             "0.1", "--fraction", "0.5", "--unlabeled"]),
+             "pretrain": ([PretrainOptions], ["--corpus", "a.tsv", "b.txt", "--exclude", "c.tsv", "--hold-out",
+                                              "d.tsv=0.2", "--out", "o", "--max-steps", "5"])}
+    for name, (classes, argv) in cases.items():
+        first = [from_args(c, parse(name, *argv)) for c in classes]
+        line = command_line(name, *first)
+        assert [from_args(c, parse(*shlex.split(line)[3:])) for c in classes] == first, line
+    assert "--corpus a.tsv b.txt" in line
 
 
 def test_the_dataclass_checks_the_parsed_values():

@@ -6,13 +6,12 @@
 from __future__ import annotations
 
 import json
-import shlex
 import signal
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..options import option
+from ..options import command_line, option
 from .common import add_command
 
 
@@ -101,7 +100,8 @@ def cmd_pretrain(opts: PretrainOptions) -> int:
         return 0
     record_path = Path(opts.out) / RECORD
     record = json.loads(record_path.read_text())
-    record["command"] = "python -m fastbert " + shlex.join(sys.argv[1:])
+    record["command"] = command_line("pretrain", opts)  # from the options: sys.argv is another program's
+    # when main() is called from code
     record_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in result.to_dict().items() if k != "log"}))
     print(f"saved backbone to {opts.out}; use it with: python -m fastbert train --backbone {opts.out} ...")
