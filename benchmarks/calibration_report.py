@@ -73,12 +73,11 @@ def measure(name: str, models_dir: Path) -> dict:
         raise SystemExit(f"{name}: not calibrated; run `python -m fastbert calibrate` first")
     path = curve.data.get("path")
     try:
-        stored_split(model, path)  # the file it was calibrated on (its sha256 is checked)
+        split = dict(zip(("calibration", "unseen"), stored_split(model, path)))  # its sha256 is checked
     except (ValueError, FileNotFoundError, TypeError) as err:
         raise SystemExit(f"{name}: {err}") from err
     data = load_dataset(path)
-    raw = {split: all_layer_outputs(model, data.subset(curve.data[key]), calibrated=False)
-           for split, key in (("calibration", "rows"), ("unseen", "unseen_rows"))}
+    raw = {part: all_layer_outputs(model, data.subset(rows), calibrated=False) for part, rows in split.items()}
     cal = {k: _calibrated(v, temps) for k, v in raw.items()}
     ece = {k: {"before": layer_ece(raw[k].layer_probs, raw[k].labels),
                "after": layer_ece(cal[k].layer_probs, cal[k].labels),

@@ -100,8 +100,8 @@ def cmd_pretrain(opts: PretrainOptions) -> int:
         return 0
     record_path = Path(opts.out) / RECORD
     record = json.loads(record_path.read_text())
-    record["command"] = command_line("pretrain", opts)  # from the options: sys.argv is another program's
-    # when main() is called from code
+    # rebuilt from the options it ran with: sys.argv is another program's when main() is called from code
+    record["command"] = command_line("pretrain", opts)
     record_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in result.to_dict().items() if k != "log"}))
     print(f"saved backbone to {opts.out}; use it with: python -m fastbert train --backbone {opts.out} ...")
